@@ -1,0 +1,33 @@
+{
+  "targets": [
+    {
+      "target_name": "wslay",
+      "sources": [
+        "native/addon.cc",
+        "native/addon_data.cc",
+        "native/connection.cc",
+        "native/socket_io.cc",
+        "native/utf8.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!(node deps/find-wslay.js --include)"
+      ],
+      "libraries": ["<!@(node deps/find-wslay.js --libs)"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc": ["-std=c++17", "-fno-exceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc!": ["-fno-rtti"],
+      "xcode_settings": {
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+        "MACOSX_DEPLOYMENT_TARGET": "11.0",
+        "OTHER_CPLUSPLUSFLAGS": ["-fno-exceptions", "-Wall", "-Wextra"]
+      },
+      "conditions": [
+        ["'<!(node -p \"process.env.WSLAY_SANITIZE || ''\")'!=''", {
+          "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"],
+          "ldflags": ["-fsanitize=address,undefined"]
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,98 @@
+// The seed's app.psgi in Node: an HTTP server that does the WebSocket upgrade by hand (with acceptKey), negotiates
+// permessage-deflate by hand with node:zlib, and echoes every message with queueMsg / queueMsgEx.
+//
+//   node dist/examples/echo-server.js [--port 9001] [--unix /path/app.sock]      (npm run example:seed)
+//
+// One difference from the seed: Compress::Raw::Zlib keeps one inflate and one deflate stream per connection (context
+// takeover); node:zlib's synchronous calls start a fresh stream each time, so this server answers with
+// server_no_context_takeover and client_no_context_takeover, which RFC 7692 lets a server add on its own.
+import * as http from 'node:http';
+import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
+import { isUtf8 } from 'node:buffer';
+
+import { acceptKey, Opcode, RSV1, WebSocketConnection } from 'wslay';
+
+const MAX_SIZE = 2 ** 31 - 1;
+const INFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+function parseArgs(argv: string[]): { port: number; unix?: string } {
+  let port = Number(process.env.PORT ?? 9001);
+  let unix: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--port') port = Number(argv[++i]);
+    else if (argv[i] === '--unix') unix = argv[++i];
+  }
+  return { port, unix };
+}
+
+const server = http.createServer((req, res) => {
+  res.writeHead(200, { 'access-control-allow-origin': String(req.headers.origin ?? '*') });
+  res.end();
+});
+
+server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => {
+  const h = req.headers;
+  if ((h.upgrade ?? '').toLowerCase() !== 'websocket' || !/\bupgrade\b/i.test(h.connection ?? '')) {
+    socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    return;
+  }
+  if (h['sec-websocket-version'] !== '13' || !h['sec-websocket-key']) {
+    const body = 'expecting ws v13 handshake';
+    socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+    return;
+  }
+  const deflate = /permessage-deflate/.test(String(h['sec-websocket-extensions'] ?? ''));
+  socket.write(
+    [
+      'HTTP/1.1 101 Switching Protocols',
+      'connection: upgrade',
+      'upgrade: websocket',
+      ...(deflate ? ['sec-websocket-extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover'] : []),
+      `sec-websocket-accept: ${acceptKey(h['sec-websocket-key'])}`,
+      '',
+      '',
+    ].join('\r\n'),
+  );
+  new WebSocketConnection({
+    socket: socket as import('node:net').Socket,
+    head,
+    maxRecvSize: MAX_SIZE,
+    allowedRsv: deflate ? RSV1 : 0,
+    onMsgRecv(rsv, opcode, msg) {
+      if (opcode !== Opcode.TEXT && opcode !== Opcode.BINARY) return; // wslay already answered pings
+      if (!(rsv & RSV1) || !deflate) {
+        this.queueMsg(msg, opcode); // plain echo
+        return;
+      }
+      let out: Buffer;
+      try {
+        out = zlib.inflateRawSync(Buffer.concat([msg, INFLATE_TAIL]), {
+          finishFlush: zlib.constants.Z_SYNC_FLUSH,
+          maxOutputLength: MAX_SIZE,
+        });
+      } catch {
+        this.close(1007, 'bad deflate data');
+        return;
+      }
+      // wslay skips the UTF-8 check of compressed text, so it is done here, after inflating.
+      if (opcode === Opcode.TEXT && !isUtf8(out)) {
+        this.close(1007);
+        return;
+      }
+      const compressed = zlib.deflateRawSync(out, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      this.queueMsgEx(compressed.subarray(0, compressed.length - 4), opcode); // cut the deflate tail
+    },
+  });
+});
+
+const { port, unix } = parseArgs(process.argv.slice(2));
+if (unix) {
+  fs.rmSync(unix, { force: true });
+  server.listen(unix, () => console.log(`listening on unix:${unix}`));
+} else {
+  server.listen(port, '127.0.0.1', () => {
+    const address = server.address() as import('node:net').AddressInfo;
+    console.log(`listening on http://127.0.0.1:${address.port}`);
+  });
+}

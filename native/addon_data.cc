@@ -1,0 +1,75 @@
+#include "addon_data.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "connection.h"
+#include "socket_io.h"
+
+namespace wslay_node {
+
+AddonData::AddonData(Napi::Env env)
+    : read_buffer_(new uint8_t[kReadBufferSize]), gather_(new uint8_t[kGatherSize]), env_(env) {
+  napi_get_uv_event_loop(env, &loop_);  // the calling thread's loop: each worker has its own
+  napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
+}
+
+AddonData::~AddonData() {
+  napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
+  OnEnvCleanup(this);
+}
+
+void AddonData::OnEnvCleanup(void* arg) {
+  AddonData* self = static_cast<AddonData*>(arg);
+  std::vector<Connection*> open(self->live.begin(), self->live.end());
+  for (Connection* c : open) c->Abandon();
+  self->live.clear();
+  self->deferred_.clear();
+  self->idle_.Reset();
+}
+
+bool AddonData::NextMask(uint8_t* out, size_t len) {
+  if (len > sizeof mask_pool_) return FillRandom(out, len);
+  if (sizeof mask_pool_ - mask_used_ < len) {
+    if (!FillRandom(mask_pool_, sizeof mask_pool_)) return false;
+    mask_used_ = 0;
+  }
+  std::memcpy(out, mask_pool_ + mask_used_, len);
+  // Never hand out the same bytes twice.
+  std::memset(mask_pool_ + mask_used_, 0, len);
+  mask_used_ += len;
+  return true;
+}
+
+void AddonData::Defer(Connection* connection) {
+  if (connection->defer_pending) return;
+  connection->defer_pending = true;
+  deferred_.push_back(connection);
+  if (!idle_) {
+    if (idle_.Init([&](uv_idle_t* h) { return uv_idle_init(loop_, h); }) != 0) return;
+    idle_.get()->data = this;
+    // Deferred work alone must not keep the process alive; the connection's own handles do that.
+    uv_unref(reinterpret_cast<uv_handle_t*>(idle_.get()));
+  }
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(idle_.get()))) uv_idle_start(idle_.get(), OnIdle);
+}
+
+void AddonData::CancelDeferred(Connection* connection) {
+  if (!connection->defer_pending) return;
+  connection->defer_pending = false;
+  deferred_.erase(std::remove(deferred_.begin(), deferred_.end(), connection), deferred_.end());
+}
+
+void AddonData::OnIdle(uv_idle_t* idle) {
+  AddonData* self = static_cast<AddonData*>(idle->data);
+  std::vector<Connection*> batch;
+  batch.swap(self->deferred_);
+  for (Connection* c : batch) c->defer_pending = false;
+  for (Connection* c : batch) {
+    // A connection closed by an earlier one in this batch is no longer live (CancelDeferred does not reach batch).
+    if (self->live.count(c)) c->Process(0);
+  }
+  if (self->deferred_.empty() && self->idle_) uv_idle_stop(self->idle_.get());
+}
+
+}  // namespace wslay_node

@@ -1,0 +1,96 @@
+#include "socket_io.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <uv.h>
+
+namespace wslay_node {
+
+namespace {
+#ifdef MSG_NOSIGNAL
+constexpr int kSendFlags = MSG_NOSIGNAL;
+#else
+constexpr int kSendFlags = 0;  // macOS: SO_NOSIGPIPE is set on the socket instead
+#endif
+
+bool IsWouldBlock(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
+}  // namespace
+
+IoResult ReadSome(int fd, uint8_t* buf, size_t len) {
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, len, 0);
+    if (n > 0) return {IoStatus::kOk, static_cast<size_t>(n), 0};
+    if (n == 0) return {IoStatus::kEof, 0, 0};
+    if (errno == EINTR) continue;
+    if (IsWouldBlock(errno)) return {IoStatus::kWouldBlock, 0, 0};
+    return {IoStatus::kError, 0, errno};
+  }
+}
+
+IoResult WriteSome(int fd, const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) {
+  struct iovec iov[2];
+  int n = 0;
+  if (alen) iov[n++] = {const_cast<uint8_t*>(a), alen};
+  if (blen) iov[n++] = {const_cast<uint8_t*>(b), blen};
+  if (n == 0) return {IoStatus::kOk, 0, 0};
+  struct msghdr msg;
+  std::memset(&msg, 0, sizeof msg);
+  msg.msg_iov = iov;
+  msg.msg_iovlen = n;
+  for (;;) {
+    ssize_t w = ::sendmsg(fd, &msg, kSendFlags);
+    if (w >= 0) return {IoStatus::kOk, static_cast<size_t>(w), 0};
+    if (errno == EINTR) continue;
+    if (IsWouldBlock(errno)) return {IoStatus::kWouldBlock, 0, 0};
+    return {IoStatus::kError, 0, errno};
+  }
+}
+
+int AdoptSocketFd(int fd, bool duplicate, std::string* error) {
+  struct stat st;
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
+    *error = "fd " + std::to_string(fd) + " is not an open file descriptor";
+    return -1;
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    *error = "fd " + std::to_string(fd) + " is not a socket";
+    return -1;
+  }
+  int type = 0;
+  socklen_t type_len = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) != 0 || type != SOCK_STREAM) {
+    *error = "fd " + std::to_string(fd) + " is not a stream socket";
+    return -1;
+  }
+  int own = fd;
+  if (duplicate) {
+    own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (own < 0) {
+      *error = std::string("cannot duplicate the socket fd: ") + std::strerror(errno);
+      return -1;
+    }
+  }
+  int flags = ::fcntl(own, F_GETFL);
+  if (flags < 0 || (!(flags & O_NONBLOCK) && ::fcntl(own, F_SETFL, flags | O_NONBLOCK) != 0)) {
+    *error = std::string("cannot make the socket non-blocking: ") + std::strerror(errno);
+    if (duplicate) ::close(own);
+    return -1;
+  }
+#ifdef SO_NOSIGPIPE
+  int one = 1;
+  ::setsockopt(own, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+  return own;
+}
+
+bool FillRandom(uint8_t* buf, size_t len) {
+  // uv_random without a loop runs synchronously and uses getrandom(2)/getentropy(3)/arc4random as available.
+  return uv_random(nullptr, nullptr, buf, len, 0, nullptr) == 0;
+}
+
+}  // namespace wslay_node

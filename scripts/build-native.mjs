@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// Builds the addon with node-gyp (binding.gyp). Used by `npm install` (--if-missing) and by scripts/setup.mjs.
+// node-gyp comes from devDependencies when present, else the copy npm ships (npm sets npm_config_node_gyp).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const addon = join(root, 'build', 'Release', 'wslay.node');
+
+if (process.argv.includes('--if-missing') && existsSync(addon)) process.exit(0);
+
+const { find, INSTALL_HINT } = require('../deps/find-wslay.js');
+let found = null;
+try {
+  found = find();
+} catch (err) {
+  console.error(err.message);
+  process.exit(1);
+}
+if (!found) {
+  console.error(INSTALL_HINT);
+  process.exit(1);
+}
+
+function nodeGyp() {
+  const candidates = [
+    join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    process.env.npm_config_node_gyp,
+    join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+  ];
+  const hit = candidates.find((c) => c && existsSync(c));
+  if (!hit) {
+    console.error('wslay: node-gyp not found: install it (npm install -g node-gyp) to build the native addon');
+    process.exit(1);
+  }
+  return hit;
+}
+
+const gyp = nodeGyp();
+const run = (args) => {
+  const r = spawnSync(process.execPath, [gyp, ...args], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+};
+if (!existsSync(join(root, 'build', 'Makefile')) && !existsSync(join(root, 'build', 'binding.sln'))) run(['configure']);
+run(['build', '-j', 'max']);

@@ -1,0 +1,69 @@
+// Loads the compiled addon and types what it exports. The addon is built by `npm install` (scripts/build-native.mjs);
+// when an installer skipped that (npm 11 runs dependencies' install scripts only when allowed), say how to build it.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** The C++ class behind WebSocketConnection (native/connection.h). Methods with `_` are internal. */
+export declare class NativeConnection {
+  constructor(options: NativeOptions);
+  _attach(fd: number, head: Uint8Array | undefined, duplicate: boolean): void;
+  _queueMsg(data: string | ArrayBufferView | ArrayBuffer, opcode: number, rsv: number): void;
+  _queueFragmented(source: (len: number) => unknown, opcode: number, rsv: number): void;
+  _wait(cb: () => void): void;
+  _close(code: number | undefined, reason: Uint8Array | undefined): void;
+  _setFlow(read: boolean | undefined, write: boolean | undefined): void;
+  _shutdown(read: boolean, write: boolean): void;
+  _setCallback(slot: number, fn: ((...args: any[]) => unknown) | undefined): void;
+  _abort(silent: boolean): void;
+  queuedCount(): number;
+  ref(): this;
+  unref(): this;
+  readonly bufferedAmount: number;
+  readonly readyState: 'connecting' | 'open' | 'closing' | 'closed';
+}
+
+export interface NativeOptions {
+  server: boolean;
+  buffering: boolean;
+  maxRecvSize: number;
+  closeTimeout: number;
+  maxFragments: number;
+  maxPendingPongs: number;
+  allowedRsv: number;
+}
+
+/** Callback slots, in the order of native/connection.h's `Slot`. */
+export const CallbackSlot = {
+  onMsgRecv: 0,
+  onClose: 1,
+  genmask: 2,
+  onFrameRecvStart: 3,
+  onFrameRecvChunk: 4,
+  onFrameRecvEnd: 5,
+} as const;
+
+function packageRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('wslay: cannot find the package root');
+    dir = up;
+  }
+  return dir;
+}
+
+function load(): { NativeConnection: typeof NativeConnection } {
+  const root = packageRoot();
+  // WSLAY_ADDON_PATH selects another build of the same sources (CI loads the cmake-js build with it).
+  const file = process.env.WSLAY_ADDON_PATH || path.join(root, 'build', 'Release', 'wslay.node');
+  if (!fs.existsSync(file)) {
+    throw new Error(
+      `wslay: the native addon is not built (${file} is missing). Build it with \`npm rebuild wslay\` ` +
+        '(npm 11 runs install scripts of dependencies only when allowed: `npm approve-scripts wslay` or add it to ' +
+        'allowScripts), or run `node scripts/build-native.mjs` in the package directory.',
+    );
+  }
+  return require(file);
+}
+
+export const native = load();

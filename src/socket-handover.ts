@@ -1,0 +1,97 @@
+// Takes the file descriptor of a Node net.Socket (after an HTTP upgrade, or from net.connect) for a connection:
+// wait for its pending writes (the 101 response) to flush, stop Node reading it, collect every byte Node already
+// read, duplicate the fd, then destroy the Node socket without ending the TCP connection (destroy closes Node's
+// descriptor only; end() would send FIN).
+import * as net from 'node:net';
+
+interface StreamHandle {
+  fd?: number;
+  readStop?: () => number;
+  reading?: boolean;
+}
+
+/** Where a socket's bytes and descriptor go once it can be taken. */
+export interface SocketTaker {
+  attach(fd: number, bytes: Buffer | undefined): void;
+  abort(error: Error): void;
+}
+
+function handleOf(socket: net.Socket): StreamHandle | undefined {
+  return (socket as unknown as { _handle?: StreamHandle })._handle;
+}
+
+function stopNodeReading(socket: net.Socket): void {
+  socket.pause();
+  const handle = handleOf(socket);
+  if (handle && typeof handle.readStop === 'function') {
+    handle.reading = false;
+    handle.readStop();
+  }
+}
+
+/** Checks that `socket` can be handed over; throws a TypeError naming the reason otherwise. */
+export function checkSocket(socket: unknown): asserts socket is net.Socket {
+  if (!(socket instanceof net.Socket)) throw new TypeError('socket must be a net.Socket');
+  if ((socket as { encrypted?: boolean }).encrypted) {
+    throw new TypeError('a TLS socket cannot be handed over: terminate TLS in front (e.g. nginx) and use plain TCP');
+  }
+  if (socket.destroyed) throw new TypeError('socket is already destroyed');
+  const handle = handleOf(socket);
+  if (!socket.connecting && (!handle || typeof handle.fd !== 'number' || handle.fd < 0)) {
+    throw new TypeError('socket has no file descriptor (only TCP and Unix sockets on Unix systems can be handed over)');
+  }
+}
+
+export function takeOverSocket(socket: net.Socket, head: Uint8Array | undefined, taker: SocketTaker): void {
+  checkSocket(socket);
+  stopNodeReading(socket);
+
+  const finish = (): void => {
+    cleanup();
+    const chunks: Buffer[] = head && head.length ? [Buffer.from(head.buffer, head.byteOffset, head.byteLength)] : [];
+    // read() may ask the handle to read again; nothing is read before the loop polls, and readStop follows.
+    for (let chunk = socket.read(); chunk !== null; chunk = socket.read()) {
+      chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    }
+    stopNodeReading(socket);
+    const handle = handleOf(socket);
+    if (!handle || typeof handle.fd !== 'number' || handle.fd < 0) {
+      taker.abort(new Error('the socket closed before it could be handed over'));
+      return;
+    }
+    try {
+      taker.attach(handle.fd, chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    } finally {
+      socket.destroy();
+    }
+  };
+  const fail = (err?: Error): void => {
+    cleanup();
+    taker.abort(err ?? new Error('the socket closed before it could be handed over'));
+    socket.destroy();
+  };
+  const onClose = (): void => fail();
+  const cleanup = (): void => {
+    socket.off('error', fail);
+    socket.off('close', onClose);
+    socket.off('connect', whenConnected);
+  };
+  const whenConnected = (): void => {
+    stopNodeReading(socket);
+    if (socket.writableLength > 0) {
+      // The callback of an empty write runs once every earlier write has reached the kernel.
+      socket.write(Buffer.alloc(0), (err) => (err ? fail(err) : finish()));
+    } else {
+      finish();
+    }
+  };
+
+  if (!socket.connecting && socket.writableLength === 0) {
+    finish();
+    return;
+  }
+  socket.on('error', fail);
+  socket.on('close', onClose);
+  if (socket.connecting) socket.once('connect', whenConnected);
+  else whenConnected();
+}
