@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Each file in its own process: native handles, fds and worker threads never leak between files.
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // This machine has 2 cores shared with the peers the tests start.
+    maxWorkers: 2,
+  },
+});
