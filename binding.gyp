@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/addon_data.cc",
         "native/connection.cc",
+        "native/deflate.cc",
         "native/socket_io.cc",
         "native/utf8.cc"
       ],

@@ -143,6 +143,7 @@ Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connec
   wslay_event_config_set_no_buffering(ctx_, buffering_ ? 0 : 1);
   wslay_event_config_set_max_recv_msg_length(ctx_, max_recv_size_);
   wslay_event_config_set_allowed_rsv_bits(ctx_, static_cast<uint8_t>(allowed_rsv));
+  if (options.Get("deflate").IsObject()) SetupDeflate(options.Get("deflate").As<Napi::Object>());
 
   napi_value name;
   napi_create_string_utf8(env, "wslay.WebSocketConnection", NAPI_AUTO_LENGTH, &name);
@@ -151,6 +152,21 @@ Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connec
   data_->live.insert(this);
   ObjectWrap::Ref();  // alive while open, even when the user keeps no reference
   self_ref_ = true;
+}
+
+void Connection::SetupDeflate(Napi::Object o) {
+  DeflateParams params;
+  params.compressWindowBits = static_cast<int>(GetUint32(o, "compressWindowBits", 15));
+  params.decompressWindowBits = static_cast<int>(GetUint32(o, "decompressWindowBits", 15));
+  params.compressNoContextTakeover = o.Get("compressNoContextTakeover").ToBoolean();
+  params.decompressNoContextTakeover = o.Get("decompressNoContextTakeover").ToBoolean();
+  Napi::Value level = o.Get("level");
+  params.level = level.IsNumber() ? level.As<Napi::Number>().Int32Value() : -1;
+  params.memLevel = static_cast<int>(GetUint32(o, "memLevel", 8));
+  deflate_threshold_ = GetUint32(o, "threshold", 1024);
+  compressor_.reset(new MessageCompressor(params));
+  decompressor_.reset(new MessageDecompressor(params));
+  wslay_event_config_set_allowed_rsv_bits(ctx_, WSLAY_RSV1_BIT);  // RSV1 marks compressed messages
 }
 
 Connection::~Connection() {
@@ -251,6 +267,22 @@ Napi::Value Connection::QueueMsg(const Napi::CallbackInfo& info) {
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  if (compressor_ && (rsv & WSLAY_RSV1_BIT)) {
+    Napi::RangeError::New(env, "RSV1 belongs to the negotiated permessage-deflate; send plain data with queueMsg")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::vector<uint8_t> compressed;
+  if (compressor_ && !wslay_is_ctrl_frame(opcode) && len >= deflate_threshold_ && lazy_compressed_pending_ == 0) {
+    // Compressed now, in queue order, which is send order: the compression context follows the peer's.
+    if (!compressor_->Compress(data, len, true, &compressed)) {
+      Napi::Error::New(env, "compression failed").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    data = compressed.data();
+    len = compressed.size();
+    rsv |= WSLAY_RSV1_BIT;
+  }
   wslay_event_msg msg = {static_cast<uint8_t>(opcode), data, len};
   int r = wslay_event_queue_msg_ex(ctx_, &msg, static_cast<uint8_t>(rsv));
   if (r != 0) {
@@ -287,10 +319,19 @@ Napi::Value Connection::QueueFragmented(const Napi::CallbackInfo& info) {
     Napi::Error::New(env, "close() was called: no more messages can be queued").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  if (compressor_ && (rsv & WSLAY_RSV1_BIT)) {
+    Napi::RangeError::New(env, "RSV1 belongs to the negotiated permessage-deflate; use queueFragmented")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   sources_.emplace_back();
   FragmentSource& source = sources_.back();
   source.owner = this;
   source.fn = Napi::Persistent(info[0].As<Napi::Function>());
+  if (compressor_) {
+    source.compress = true;
+    rsv |= WSLAY_RSV1_BIT;  // wslay sets it on the first frame only
+  }
   wslay_event_fragmented_msg msg;
   std::memset(&msg, 0, sizeof msg);
   msg.opcode = static_cast<uint8_t>(opcode);
@@ -301,6 +342,7 @@ Napi::Value Connection::QueueFragmented(const Napi::CallbackInfo& info) {
     return s->owner->OnFragmentRead(s, buf, len, eof);
   };
   int r = wslay_event_queue_fragmented_msg_ex(ctx_, &msg, static_cast<uint8_t>(rsv));
+  if (r == 0 && source.compress) ++lazy_compressed_pending_;
   if (r != 0) {
     sources_.pop_back();
     if (r == WSLAY_ERR_INVALID_ARGUMENT) {
@@ -620,6 +662,7 @@ void Connection::Abandon() {
     ctx_ = nullptr;
   }
   sources_.clear();
+  lazy_compressed_pending_ = 0;
   held_.clear();
   kept_input_ = {};
   backlog_ = {};
@@ -801,68 +844,91 @@ int Connection::OnGenmask(uint8_t* buf, size_t len) {
   return -1;
 }
 
+void Connection::FinishSource(FragmentSource* source) {
+  if (source->compress && lazy_compressed_pending_ > 0) --lazy_compressed_pending_;
+  for (auto it = sources_.begin(); it != sources_.end(); ++it) {
+    if (&*it == source) {
+      sources_.erase(it);  // wslay calls the read callback no more after EOF or an error
+      return;
+    }
+  }
+}
+
 ssize_t Connection::OnFragmentRead(FragmentSource* source, uint8_t* buf, size_t len, int* eof) {
-  auto finish = [&]() {
-    for (auto it = sources_.begin(); it != sources_.end(); ++it) {
-      if (&*it == source) {
-        sources_.erase(it);
-        break;
-      }
-    }
-  };
-  if (source->rest_offset < source->rest.size()) {
-    size_t n = std::min(len, source->rest.size() - source->rest_offset);
-    std::memcpy(buf, source->rest.data() + source->rest_offset, n);
-    source->rest_offset += n;
-    if (source->rest_offset == source->rest.size()) {
-      source->rest.clear();
-      source->rest_offset = 0;
-      if (source->eof_after_rest) {
-        *eof = 1;
-        finish();
-      }
-    }
-    return static_cast<ssize_t>(n);
-  }
   Napi::Env env = Env();
-  Napi::Value result = CallJs(source->fn, {Napi::Number::New(env, static_cast<double>(len))});
-  int status = 1;  // FragmentedStatus.DATA
-  Napi::Value chunk = result;
-  if (!result.IsEmpty() && result.IsArray()) {
-    Napi::Array pair = result.As<Napi::Array>();
-    chunk = pair.Get(uint32_t{0});
-    Napi::Value s = pair.Get(uint32_t{1});
-    status = s.IsNumber() ? s.As<Napi::Number>().Int32Value() : (s.IsUndefined() ? 1 : -2);
-  }
-  std::string storage;
-  const uint8_t* data = nullptr;
-  size_t n = 0;
-  bool ok = !result.IsEmpty() && (status == 0 || status == 1);
-  if (ok && !chunk.IsUndefined() && !chunk.IsNull() && !GetBytes(env, chunk, &storage, &data, &n)) {
-    ReportError(Napi::TypeError::New(env, "a fragmented source must return data (string or Buffer) or [data, status]"));
-    ok = false;
-  } else if (!result.IsEmpty() && status != 0 && status != 1 && status != -1) {
-    ReportError(Napi::RangeError::New(env, "fragmented source status must be FragmentedStatus.DATA, EOF or ERROR"));
-  }
-  if (!ok) {  // ERROR, an exception, or a bad value: the message cannot be completed
-    finish();
-    wslay_event_set_error(ctx_, WSLAY_ERR_CALLBACK_FAILURE);
-    return -1;
-  }
-  size_t copied = std::min(len, n);
-  if (copied) std::memcpy(buf, data, copied);
-  if (copied < n) source->rest.assign(data + copied, data + n);  // kept for the next call, never dropped
-  if (status == 0) {
-    if (copied < n) {
-      source->eof_after_rest = true;
-    } else {
-      *eof = 1;
-      finish();
+  for (;;) {
+    // Bytes produced earlier (more than wslay asked for, or compressor output) go first.
+    if (source->rest_offset < source->rest.size()) {
+      size_t n = std::min(len, source->rest.size() - source->rest_offset);
+      std::memcpy(buf, source->rest.data() + source->rest_offset, n);
+      source->rest_offset += n;
+      if (source->rest_offset == source->rest.size()) {
+        source->rest.clear();
+        source->rest_offset = 0;
+        if (source->eof_after_rest) {
+          *eof = 1;
+          FinishSource(source);
+        }
+      }
+      return static_cast<ssize_t>(n);
     }
-  } else if (n == 0) {
-    source_starved_ = true;  // nothing yet: wait for startWrite() instead of spinning on a writable socket
+    if (source->eof_after_rest) {  // the compressor had nothing left for the last frame: send it empty
+      *eof = 1;
+      FinishSource(source);
+      return 0;
+    }
+
+    Napi::Value result = CallJs(source->fn, {Napi::Number::New(env, static_cast<double>(len))});
+    int status = 1;  // FragmentedStatus.DATA
+    Napi::Value chunk = result;
+    if (!result.IsEmpty() && result.IsArray()) {
+      Napi::Array pair = result.As<Napi::Array>();
+      chunk = pair.Get(uint32_t{0});
+      Napi::Value s = pair.Get(uint32_t{1});
+      status = s.IsNumber() ? s.As<Napi::Number>().Int32Value() : (s.IsUndefined() ? 1 : -2);
+    }
+    std::string storage;
+    const uint8_t* data = nullptr;
+    size_t n = 0;
+    bool ok = !result.IsEmpty() && (status == 0 || status == 1);
+    if (!result.IsEmpty() && status != 0 && status != 1 && status != -1) {
+      ReportError(Napi::RangeError::New(env, "fragmented source status must be FragmentedStatus.DATA, EOF or ERROR"));
+    } else if (ok && !chunk.IsUndefined() && !chunk.IsNull() && !GetBytes(env, chunk, &storage, &data, &n)) {
+      ReportError(
+          Napi::TypeError::New(env, "a fragmented source must return data (string or Buffer) or [data, status]"));
+      ok = false;
+    }
+    bool fin = status == 0;
+    if (ok && source->compress && (n > 0 || fin) && !compressor_->Compress(data, n, fin, &source->rest)) ok = false;
+    if (!ok) {  // ERROR, an exception, a bad value or a compressor failure: the message cannot be completed
+      FinishSource(source);
+      wslay_event_set_error(ctx_, WSLAY_ERR_CALLBACK_FAILURE);
+      return -1;
+    }
+    if (source->compress) {
+      if (fin) {
+        source->eof_after_rest = true;
+      } else if (n == 0) {
+        source_starved_ = true;  // nothing yet: wait for startWrite() instead of spinning on a writable socket
+        return 0;
+      }
+      continue;  // serve the compressed bytes, or ask for more when zlib kept them all
+    }
+    size_t copied = std::min(len, n);
+    if (copied) std::memcpy(buf, data, copied);
+    if (copied < n) source->rest.assign(data + copied, data + n);  // kept for the next call, never dropped
+    if (fin) {
+      if (copied < n) {
+        source->eof_after_rest = true;
+      } else {
+        *eof = 1;
+        FinishSource(source);
+      }
+    } else if (n == 0) {
+      source_starved_ = true;
+    }
+    return static_cast<ssize_t>(copied);
   }
-  return static_cast<ssize_t>(copied);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -877,6 +943,7 @@ void Connection::OnFrameRecvStart(const wslay_event_on_frame_recv_start_arg* arg
     return;
   }
   if (wslay_is_ctrl_frame(arg->opcode)) return;
+  frame_fin_ = arg->fin != 0;
   if (arg->opcode == WSLAY_CONTINUATION_FRAME) {
     if (++fragments_ > max_fragments_) {
       Fail(1009);
@@ -884,9 +951,14 @@ void Connection::OnFrameRecvStart(const wslay_event_on_frame_recv_start_arg* arg
     }
   } else {
     fragments_ = 1;
+    message_text_ = arg->opcode == WSLAY_TEXT_FRAME;
+    message_compressed_ = decompressor_ && (arg->rsv & WSLAY_RSV1_BIT);
+    if (message_compressed_) inflated_utf8_.Reset();
   }
   if (!callbacks_[kOnFrameRecvStart].IsEmpty() && fail_code_ == 0) {
-    Deliver(HeldEvent::kFrameStart, arg->fin, arg->rsv, arg->opcode, 0, arg->payload_length, nullptr, 0);
+    // RSV1 is ours when we inflate: the user sees the message as if it had been sent plain.
+    uint8_t rsv = message_compressed_ ? (arg->rsv & ~WSLAY_RSV1_BIT) : arg->rsv;
+    Deliver(HeldEvent::kFrameStart, arg->fin, rsv, arg->opcode, 0, arg->payload_length, nullptr, 0);
   }
 }
 
@@ -896,6 +968,10 @@ void Connection::OnFrameRecvChunk(const wslay_event_on_frame_recv_chunk_arg* arg
     return;
   }
   if (wslay_is_ctrl_frame(current_opcode_) || fail_code_ != 0 || arg->data_length == 0) return;
+  if (message_compressed_) {
+    InflateChunk(arg->data, arg->data_length, false);
+    return;
+  }
   if (!callbacks_[kOnFrameRecvChunk].IsEmpty()) {
     Deliver(HeldEvent::kFrameChunk, 0, 0, current_opcode_, 0, arg->data_length, arg->data, arg->data_length);
   }
@@ -903,8 +979,39 @@ void Connection::OnFrameRecvChunk(const wslay_event_on_frame_recv_chunk_arg* arg
 
 void Connection::OnFrameRecvEnd() {
   if (wslay_is_ctrl_frame(current_opcode_) || fail_code_ != 0) return;
+  if (message_compressed_ && frame_fin_) {
+    InflateChunk(nullptr, 0, true);
+    if (fail_code_ != 0) return;
+  }
   if (!callbacks_[kOnFrameRecvEnd].IsEmpty()) {
     Deliver(HeldEvent::kFrameEnd, 0, 0, current_opcode_, 0, 0, nullptr, 0);
+  }
+}
+
+void Connection::InflateChunk(const uint8_t* data, size_t len, bool fin) {
+  if (fail_code_ != 0) return;
+  size_t before = inflated_.size();
+  MessageDecompressor::Result r = decompressor_->Decompress(data, len, fin, max_recv_size_, &inflated_);
+  if (r == MessageDecompressor::Result::kTooBig) {
+    Fail(1009);
+    return;
+  }
+  if (r == MessageDecompressor::Result::kError) {
+    Fail(1007);
+    return;
+  }
+  // wslay skips the UTF-8 check for RSV1 messages; we check what inflates, as it inflates.
+  if (message_text_ && (!inflated_utf8_.Feed(inflated_.data() + before, inflated_.size() - before) ||
+                        (fin && !inflated_utf8_.Complete()))) {
+    Fail(1007);
+    return;
+  }
+  if (!buffering_) {
+    if (inflated_.size() > before && !callbacks_[kOnFrameRecvChunk].IsEmpty()) {
+      Deliver(HeldEvent::kFrameChunk, 0, 0, current_opcode_, 0, inflated_.size() - before, inflated_.data() + before,
+              inflated_.size() - before);
+    }
+    inflated_.clear();
   }
 }
 
@@ -940,6 +1047,16 @@ void Connection::OnMsgRecv(const wslay_event_on_msg_recv_arg* arg) {
     // wslay queued a pong for each ping; stop reading until they are written, so a peer that pings without
     // reading meets TCP backpressure instead of growing our queue.
     pong_backpressure_ = true;
+  }
+  if (!wslay_is_ctrl_frame(arg->opcode) && message_compressed_) {
+    // The message was inflated chunk by chunk into inflated_ (empty without buffering).
+    if (!callbacks_[kOnMsgRecv].IsEmpty()) {
+      Deliver(HeldEvent::kMessage, 1, arg->rsv & ~WSLAY_RSV1_BIT, arg->opcode, 0, inflated_.size(),
+              inflated_.data(), inflated_.size());
+    }
+    if (inflated_.capacity() > AddonData::kReadBufferSize) inflated_ = {};
+    else inflated_.clear();
+    return;
   }
   if (callbacks_[kOnMsgRecv].IsEmpty()) return;
   Deliver(HeldEvent::kMessage, 1, arg->rsv, arg->opcode, arg->status_code, arg->msg_length, arg->msg,

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "deflate.h"
 #include "uv_handle.h"
 #include "utf8.h"
 
@@ -61,6 +62,7 @@ class Connection : public Napi::ObjectWrap<Connection> {
     std::vector<uint8_t> rest;
     size_t rest_offset = 0;
     bool eof_after_rest = false;
+    bool compress = false;  // permessage-deflate: chunks are compressed as one stream, lazily, in send order
   };
 
   // --- JS methods
@@ -116,6 +118,9 @@ class Connection : public Napi::ObjectWrap<Connection> {
   void DeliverNow(HeldEvent::Kind kind, uint8_t fin, uint8_t rsv, uint8_t opcode, uint16_t status, uint64_t length,
                   const uint8_t* data, size_t len);
   void GatherClosePayload(const uint8_t* data, size_t len);
+  void InflateChunk(const uint8_t* data, size_t len, bool fin);
+  void SetupDeflate(Napi::Object options);
+  void FinishSource(FragmentSource* source);
   // Calls a JS callback with `this` = the connection. An exception goes to process 'uncaughtException' and an
   // empty value is returned.
   Napi::Value CallJs(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
@@ -191,6 +196,18 @@ class Connection : public Napi::ObjectWrap<Connection> {
   // Receiving
   uint8_t current_opcode_ = 0;   // of the frame being received
   std::deque<HeldEvent> held_;
+
+  // permessage-deflate, when negotiated (EnableDeflate): inflating happens chunk by chunk as frames arrive, so
+  // a deflate bomb stops at maxRecvSize and bad UTF-8 fails fast, with buffering on or off.
+  std::unique_ptr<MessageCompressor> compressor_;
+  std::unique_ptr<MessageDecompressor> decompressor_;
+  uint32_t deflate_threshold_ = 0;
+  uint32_t lazy_compressed_pending_ = 0;  // compressed fragmented messages not finished: queueMsg must not compress
+  bool frame_fin_ = false;
+  bool message_compressed_ = false;
+  bool message_text_ = false;
+  std::vector<uint8_t> inflated_;
+  Utf8Validator inflated_utf8_;
 
   // Sending
   std::list<FragmentSource> sources_;

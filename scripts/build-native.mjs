@@ -2,7 +2,7 @@
 // Builds the addon with node-gyp (binding.gyp). Used by `npm install` (--if-missing) and by scripts/setup.mjs.
 // node-gyp comes from devDependencies when present, else the copy npm ships (npm sets npm_config_node_gyp).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,10 +40,26 @@ function nodeGyp() {
   return hit;
 }
 
+// Build against the headers of the running Node when it ships them (no download): npm passes its nodedir setting
+// only to scripts it runs itself.
+function nodedirArgs() {
+  if (process.env.npm_config_nodedir) return [`--nodedir=${process.env.npm_config_nodedir}`];
+  const prefix = join(dirname(process.execPath), '..');
+  return existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? [`--nodedir=${prefix}`] : [];
+}
+
 const gyp = nodeGyp();
 const run = (args) => {
   const r = spawnSync(process.execPath, [gyp, ...args], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
 };
-if (!existsSync(join(root, 'build', 'Makefile')) && !existsSync(join(root, 'build', 'binding.sln'))) run(['configure']);
+// Configure again when binding.gyp changed since the last configure (sources or flags).
+const configured = join(root, 'build', 'config.gypi');
+const sanitize = process.env.WSLAY_SANITIZE ? 'sanitize' : 'plain';
+const flavorFile = join(root, 'build', 'flavor.txt');
+const flavor = existsSync(flavorFile) ? readFileSync(flavorFile, 'utf8') : '';
+if (!existsSync(configured) || statSync(configured).mtimeMs < statSync(join(root, 'binding.gyp')).mtimeMs || flavor !== sanitize) {
+  run(['configure', ...nodedirArgs()]);
+}
 run(['build', '-j', 'max']);
+writeFileSync(flavorFile, sanitize);

@@ -5,6 +5,7 @@ import type * as net from 'node:net';
 
 import { FragmentedStatus, isValidCloseCode, MAX_CLOSE_REASON_BYTES, Opcode, RSV1 } from './constants.js';
 import { CallbackSlot, native } from './native.js';
+import { deflateParamsFor, type NegotiatedDeflate } from './permessage-deflate.js';
 import { checkSocket, takeOverSocket } from './socket-handover.js';
 
 /** What `onClose` receives as its second argument. */
@@ -72,6 +73,9 @@ export interface WebSocketConnectionOptions {
   /** RSV bits the peer may set, for an extension negotiated by hand (e.g. `RSV1` for permessage-deflate done in
    *  JS). Default 0: any RSV bit is a protocol error (1002). */
   allowedRsv?: number;
+  /** permessage-deflate as negotiated in the handshake (handleUpgrade and connect fill it in): messages of at
+   *  least `threshold` bytes are compressed, received ones inflated, both in C++ on this thread. */
+  perMessageDeflate?: NegotiatedDeflate;
   onMsgRecv?: OnMsgRecv;
   onClose?: OnClose;
   /** Client only: masking keys. Must return exactly `len` bytes. Default: the OS's CSPRNG. */
@@ -104,6 +108,10 @@ export class WebSocketConnection extends native.NativeConnection {
   #onFrameRecvStart?: OnFrameRecvStart;
   #onFrameRecvChunk?: OnFrameRecvChunk;
   #onFrameRecvEnd?: OnFrameRecvEnd;
+  /** The subprotocol agreed in the handshake ('' for none), set by handleUpgrade and connect. */
+  protocol = '';
+  /** The extensions agreed in the handshake, e.g. 'permessage-deflate' ('' for none). */
+  extensions = '';
 
   constructor(options: WebSocketConnectionOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
@@ -127,6 +135,9 @@ export class WebSocketConnection extends native.NativeConnection {
       maxFragments: checkNumber('maxFragments', options.maxFragments, 1, 2 ** 32 - 1) ?? 1 << 17,
       maxPendingPongs: checkNumber('maxPendingPongs', options.maxPendingPongs, 1, 2 ** 32 - 1) ?? 1024,
       allowedRsv: checkNumber('allowedRsv', options.allowedRsv, 0, RSV1) ?? 0,
+      deflate: options.perMessageDeflate
+        ? { ...deflateParamsFor(type, options.perMessageDeflate), threshold: options.perMessageDeflate.threshold }
+        : undefined,
     });
     this.onMsgRecv = options.onMsgRecv;
     this.onClose = options.onClose;

@@ -30,6 +30,15 @@ export interface NativeOptions {
   maxFragments: number;
   maxPendingPongs: number;
   allowedRsv: number;
+  deflate?: {
+    compressWindowBits: number;
+    decompressWindowBits: number;
+    compressNoContextTakeover: boolean;
+    decompressNoContextTakeover: boolean;
+    level: number;
+    memLevel: number;
+    threshold: number;
+  };
 }
 
 /** Callback slots, in the order of native/connection.h's `Slot`. */

@@ -1,0 +1,61 @@
+// The echo server `npm start` runs: handleUpgrade does the handshake, permessage-deflate runs natively in C++.
+//
+//   node dist/examples/echo-server-helpers.js [--port 9001] [--unix /path/app.sock]
+//
+// Plain HTTP requests get the demo page (examples/public/index.html) at `/`.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+
+import { Opcode, WebSocketServer } from 'wslay';
+
+function parseArgs(argv: string[]): { port: number; unix?: string } {
+  let port = Number(process.env.PORT ?? 9001);
+  let unix: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--port') port = Number(argv[++i]);
+    else if (argv[i] === '--unix') unix = argv[++i];
+  }
+  return { port, unix };
+}
+
+const page = path.join(__dirname, '..', '..', 'examples', 'public', 'index.html');
+
+const server = http.createServer((req, res) => {
+  if ((req.url === '/' || req.url === '/index.html') && fs.existsSync(page)) {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    fs.createReadStream(page).pipe(res);
+    return;
+  }
+  res.writeHead(404, { 'content-type': 'text/plain' });
+  res.end('not found\n');
+});
+
+const wss = new WebSocketServer({
+  server,
+  perMessageDeflate: true,
+  maxRecvSize: 64 * 1024 * 1024,
+  onMsgRecv(_rsv, opcode, msg) {
+    if (opcode === Opcode.TEXT || opcode === Opcode.BINARY) this.queueMsg(msg, opcode);
+  },
+});
+wss.on('error', (err) => console.error('upgrade failed:', err));
+
+const { port, unix } = parseArgs(process.argv.slice(2));
+if (unix) {
+  fs.rmSync(unix, { force: true });
+  server.listen(unix, () => console.log(`listening on unix:${unix}`));
+} else {
+  server.listen(port, '127.0.0.1', () => {
+    const address = server.address() as import('node:net').AddressInfo;
+    console.log(`listening on http://127.0.0.1:${address.port}`);
+  });
+}
+
+const shutdown = (): void => {
+  wss.close(1001);
+  server.close();
+  setTimeout(() => process.exit(0), 200).unref();
+};
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);
