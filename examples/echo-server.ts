@@ -42,7 +42,10 @@ server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => {
     socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
     return;
   }
-  const deflate = /permessage-deflate/.test(String(h['sec-websocket-extensions'] ?? ''));
+  // As the seed: accept permessage-deflate when offered; offers that demand a smaller server window are declined,
+  // since this server cannot honour them (RFC 7692 §7.1.2.1).
+  const offers = String(h['sec-websocket-extensions'] ?? '').split(',');
+  const deflate = offers.some((o) => /^\s*permessage-deflate\b/.test(o) && !/server_max_window_bits/.test(o));
   socket.write(
     [
       'HTTP/1.1 101 Switching Protocols',

@@ -476,6 +476,7 @@ void Connection::Process(int events) {
     fd_readable_ = (events & UV_READABLE) != 0;
     reads_this_event_ = 0;
     if (fd_readable_ || kept_offset_ < kept_input_.size()) ReadPhase();
+    FlushGather();  // what SendFromRecv gathered (the shared buffer must be empty when this event ends)
     if (!fatal_) SendPhase();
   }
   --depth_;
@@ -496,7 +497,9 @@ void Connection::Process(int events) {
 
 void Connection::ReadPhase() {
   if (ReadBlocked() || !wslay_event_want_read(ctx_)) return;
+  in_recv_ = true;
   int r = wslay_event_recv(ctx_);
+  in_recv_ = false;
   if (in_cur_ != in_end_) {
     // Stopped in the middle of the shared buffer (paused, or closed): keep the rest if it can still matter.
     if (wslay_event_want_read(ctx_)) {
@@ -1078,6 +1081,18 @@ void Connection::Deliver(HeldEvent::Kind kind, uint8_t fin, uint8_t rsv, uint8_t
   DeliverNow(kind, fin, rsv, opcode, status, length, data, len);
 }
 
+void Connection::SendFromRecv() {
+  // What a callback queued (an echo) is handed to wslay now, into the gather buffer, before wslay parses the next
+  // frame: a close that a later bad frame makes wslay queue would otherwise jump ahead of it. The send path only
+  // touches wslay's output state, and a syscall happens only when the gather buffer is full.
+  if (!in_recv_ || fatal_ || SendBlocked() || !wslay_event_want_write(ctx_)) return;
+  if (HasUnsentBytes() && !FlushBacklog()) return;
+  if (wslay_event_send(ctx_) != 0) {
+    fatal_ = true;
+    wslay_event_shutdown_read(ctx_);
+  }
+}
+
 void Connection::DeliverHeld() {
   while (!held_.empty() && !read_paused_ && fail_code_ == 0 && !js_failed_) {
     HeldEvent ev = std::move(held_.front());
@@ -1109,6 +1124,7 @@ void Connection::DeliverNow(HeldEvent::Kind kind, uint8_t fin, uint8_t rsv, uint
       CallJs(callbacks_[kOnFrameRecvEnd], {});
       break;
   }
+  SendFromRecv();
 }
 
 void Connection::OpenCallbackScope() {

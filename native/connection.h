@@ -98,6 +98,7 @@ class Connection : public Napi::ObjectWrap<Connection> {
   // --- Process() steps
   void ReadPhase();
   void SendPhase();
+  void SendFromRecv();
   void FlushGather();
   bool FlushBacklog();
   void DeliverHeld();
@@ -150,6 +151,7 @@ class Connection : public Napi::ObjectWrap<Connection> {
   napi_callback_scope callback_scope_ = nullptr;
   bool js_failed_ = false;          // JS can no longer be called (environment terminating)
   int reads_this_event_ = 0;
+  bool in_recv_ = false;            // inside wslay_event_recv()
   bool fd_readable_ = false;         // the poll said readable and no read has come up short since
   bool send_mid_frame_ = false;      // the last send stopped inside a frame: no raw close frame may follow
 

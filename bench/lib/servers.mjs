@@ -1,0 +1,56 @@
+// servers.mjs: the three echo servers under test and how to start one fresh.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { readRss, startProcess, stopProcess, waitForLine } from './processes.mjs';
+
+const LISTENING = /^listening on http:\/\/127\.0\.0\.1:(\d+)/;
+
+/**
+ * Known servers. `deflate`: how the server is told to offer permessage-deflate, or null when it
+ * cannot (it is then left out of the deflate scenario). `ours` negotiates by itself.
+ */
+export function serverCatalog({ repoDir, benchDir, cServer }) {
+  // BENCH_OURS_SERVER: another script with the same CLI, e.g. a branch's build, to compare.
+  const ours = process.env.BENCH_OURS_SERVER || join(repoDir, 'dist', 'examples', 'echo-server.js');
+  return {
+    ours: {
+      label: 'ours (wslay binding)',
+      available: existsSync(ours),
+      missing: `${ours} not built yet (npm run build)`,
+      command: () => [process.execPath, [ours, '--port', '0']],
+      deflate: 'self',
+    },
+    ws: {
+      label: 'ws + bufferutil',
+      available: true,
+      command: (deflate) => [process.execPath, [join(benchDir, 'ws-echo-server.mjs'), '--port', '0', ...(deflate ? ['--deflate'] : [])]],
+      deflate: 'flag',
+    },
+    c: {
+      label: 'C libwslay',
+      available: cServer !== null,
+      missing: 'libwslay-dev not installed',
+      command: () => [cServer, ['--port', '0']],
+      deflate: null,
+    },
+  };
+}
+
+/** Start a server and wait for its listening line; returns { proc, port, pid, rss() , stop() }. */
+export async function startServer(server, { deflate = false, timeoutMs = 10_000 } = {}) {
+  const [command, args] = server.command(deflate);
+  const proc = startProcess(command, args);
+  try {
+    const match = await waitForLine(proc, LISTENING, timeoutMs, server.label);
+    return {
+      proc,
+      pid: proc.child.pid,
+      port: Number(match[1]),
+      rss: () => readRss(proc.child.pid),
+      stop: () => stopProcess(proc),
+    };
+  } catch (error) {
+    await stopProcess(proc);
+    throw error;
+  }
+}
