@@ -3,8 +3,40 @@
 
 #include "addon_data.h"
 #include "connection.h"
+#include "socket_io.h"
+
+#include <unistd.h>
+
+#include <string>
 
 namespace {
+
+// dupSocketFd(fd) → a close-on-exec duplicate of a stream socket fd, owned by the caller (for handing a socket to
+// another thread: fd numbers are process-wide).
+Napi::Value DupSocketFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) {
+    Napi::TypeError::New(env, "fd must be a number").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string error;
+  int fd = wslay_node::AdoptSocketFd(info[0].As<Napi::Number>().Int32Value(), true, &error);
+  if (fd < 0) {
+    Napi::TypeError::New(env, error).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// closeFd(fd): for an fd that was handed over but never became a connection.
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) {
+    Napi::TypeError::New(env, "fd must be a number").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, ::close(info[0].As<Napi::Number>().Int32Value()) == 0);
+}
 
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   using namespace wslay_node;
@@ -13,6 +45,8 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   Napi::Function connection = Connection::DefineClass(env);
   data->connection_class = Napi::Persistent(connection);
   exports.Set("NativeConnection", connection);
+  exports.Set("dupSocketFd", Napi::Function::New(env, DupSocketFd, "dupSocketFd"));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   return exports;
 }
 

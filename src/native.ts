@@ -61,7 +61,15 @@ function packageRoot(): string {
   return dir;
 }
 
-function load(): { NativeConnection: typeof NativeConnection } {
+export interface NativeModule {
+  NativeConnection: typeof NativeConnection;
+  /** A close-on-exec duplicate of a stream socket fd (throws TypeError for anything else). */
+  dupSocketFd(fd: number): number;
+  /** Closes an fd; true on success. */
+  closeFd(fd: number): boolean;
+}
+
+function load(): NativeModule {
   const root = packageRoot();
   // WSLAY_ADDON_PATH selects another build of the same sources (CI loads the cmake-js build with it).
   const file = process.env.WSLAY_ADDON_PATH || path.join(root, 'build', 'Release', 'wslay.node');
