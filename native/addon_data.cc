@@ -4,12 +4,10 @@
 #include <cstring>
 
 #include "connection.h"
-#include "socket_io.h"
 
 namespace wslay_node {
 
-AddonData::AddonData(Napi::Env env)
-    : read_buffer_(new uint8_t[kReadBufferSize]), gather_(new uint8_t[kGatherSize]), env_(env) {
+AddonData::AddonData(Napi::Env env) : env_(env) {
   napi_get_uv_event_loop(env, &loop_);  // the calling thread's loop: each worker has its own
   napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
 }
@@ -22,23 +20,11 @@ AddonData::~AddonData() {
 void AddonData::OnEnvCleanup(void* arg) {
   AddonData* self = static_cast<AddonData*>(arg);
   std::vector<Connection*> open(self->live.begin(), self->live.end());
-  for (Connection* c : open) c->Abandon();
+  // Connections still open when their thread ends: peers get a close frame (1011) where one can be written.
+  for (Connection* c : open) c->Abandon(true);
   self->live.clear();
   self->deferred_.clear();
   self->idle_.Reset();
-}
-
-bool AddonData::NextMask(uint8_t* out, size_t len) {
-  if (len > sizeof mask_pool_) return FillRandom(out, len);
-  if (sizeof mask_pool_ - mask_used_ < len) {
-    if (!FillRandom(mask_pool_, sizeof mask_pool_)) return false;
-    mask_used_ = 0;
-  }
-  std::memcpy(out, mask_pool_ + mask_used_, len);
-  // Never hand out the same bytes twice.
-  std::memset(mask_pool_ + mask_used_, 0, len);
-  mask_used_ += len;
-  return true;
 }
 
 void AddonData::Defer(Connection* connection) {

@@ -1,16 +1,14 @@
-// What one Node environment (the main thread or one worker) shares among its connections. A loop runs one callback
-// at a time, so one read buffer and one write-gathering buffer serve every connection on it; each connection keeps
-// only the bytes left over when it stops in the middle of a buffer.
+// What one Node environment (the main thread or one worker) shares among its connections: the loop, the thread's
+// buffers, deferred work, and the set of live connections for teardown when the environment exits.
 #pragma once
 
 #include <napi.h>
 #include <uv.h>
 
-#include <cstdint>
-#include <memory>
 #include <unordered_set>
 #include <vector>
 
+#include "thread_buffers.h"
 #include "uv_handle.h"
 
 namespace wslay_node {
@@ -19,27 +17,18 @@ class Connection;
 
 class AddonData {
  public:
-  static constexpr size_t kReadBufferSize = 64 * 1024;
-  static constexpr size_t kGatherSize = 64 * 1024;
-
   explicit AddonData(Napi::Env env);
   ~AddonData();
 
   uv_loop_t* loop() const { return loop_; }
-  uint8_t* read_buffer() { return read_buffer_.get(); }
+  ThreadBuffers buffers;
 
-  // Write gathering: what wslay emits during one send phase is appended here and written with one syscall.
-  uint8_t* gather() { return gather_.get(); }
-  size_t gather_used = 0;
-
-  // Masking keys for client frames, drawn from a pool refilled by the OS's CSPRNG.
-  bool NextMask(uint8_t* out, size_t len);
-
-  // Runs `connection->Process()` on a later loop turn (pending input after a resume, a waiter on an empty queue).
+  // Runs `connection->Process(0)` on a later loop turn (pending input after a resume, a waiter on an empty queue,
+  // close() or shutdown with nothing to poll for).
   void Defer(Connection* connection);
   void CancelDeferred(Connection* connection);
 
-  // Live connections, torn down without calling JS when the environment exits.
+  // Live connections, ended without calling JS when the environment exits.
   std::unordered_set<Connection*> live;
 
   Napi::FunctionReference connection_class;
@@ -49,10 +38,6 @@ class AddonData {
   static void OnEnvCleanup(void* arg);
 
   uv_loop_t* loop_ = nullptr;
-  std::unique_ptr<uint8_t[]> read_buffer_;
-  std::unique_ptr<uint8_t[]> gather_;
-  uint8_t mask_pool_[1024];
-  size_t mask_used_ = sizeof mask_pool_;
   UvHandle<uv_idle_t> idle_;
   std::vector<Connection*> deferred_;
   napi_env env_;

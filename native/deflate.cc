@@ -119,7 +119,8 @@ bool MessageCompressor::Compress(const uint8_t* data, size_t len, bool fin, std:
 
   const uint8_t* next = data;
   size_t remaining = len;
-  size_t room = std::min(std::max(len / 2, kMinRoom), kMaxRoom);
+  // deflateBound covers even incompressible input, so most messages need a single deflate call.
+  size_t room = std::min<size_t>(deflateBound(&strm_, static_cast<uLong>(std::min(len, kMaxSlice))) + 16, kMaxRoom);
   do {
     const size_t slice = std::min(remaining, kMaxSlice);
     const bool lastSlice = slice == remaining;
@@ -273,9 +274,9 @@ MessageDecompressor::Result MessageDecompressor::Decompress(const uint8_t* data,
     // (rather than its size) overshoot the limit.
     const size_t needed = out->size() + space;
     if (needed > out->capacity()) {
-      const uint64_t cap = std::min<uint64_t>(std::max<uint64_t>(uint64_t{out->capacity()} * 2, needed),
-                                              uint64_t{out->size()} + budget + 1);
-      out->reserve(static_cast<size_t>(std::max<uint64_t>(cap, needed)));
+      const size_t doubled = std::max(out->capacity() * 2, needed);
+      const uint64_t headroom = budget - (space - 1);  // the most this message may produce after this call
+      out->reserve(headroom < doubled - needed ? needed + static_cast<size_t>(headroom) : doubled);
     }
     ProvideOutput(&strm_, out, space);
     const int ret = inflate(&strm_, Z_NO_FLUSH);

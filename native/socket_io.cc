@@ -7,7 +7,11 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <uv.h>
+#if defined(__linux__)
+#include <sys/random.h>
+#else
+#include <stdlib.h>  // arc4random_buf
+#endif
 
 namespace wslay_node {
 
@@ -89,8 +93,21 @@ int AdoptSocketFd(int fd, bool duplicate, std::string* error) {
 }
 
 bool FillRandom(uint8_t* buf, size_t len) {
-  // uv_random without a loop runs synchronously and uses getrandom(2)/getentropy(3)/arc4random as available.
-  return uv_random(nullptr, nullptr, buf, len, 0, nullptr) == 0;
+#if defined(__linux__)
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::getrandom(buf + done, len - done, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return true;
+#else
+  arc4random_buf(buf, len);
+  return true;
+#endif
 }
 
 }  // namespace wslay_node

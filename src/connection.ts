@@ -73,6 +73,9 @@ export interface WebSocketConnectionOptions {
   /** RSV bits the peer may set, for an extension negotiated by hand (e.g. `RSV1` for permessage-deflate done in
    *  JS). Default 0: any RSV bit is a protocol error (1002). */
   allowedRsv?: number;
+  /** Refuse new messages while more than this many bytes are queued unsent (a reader slower than we write):
+   *  `queueMsg` then returns false and queues nothing. Default: no limit. */
+  maxBackpressure?: number;
   /** permessage-deflate as negotiated in the handshake (handleUpgrade and connect fill it in): messages of at
    *  least `threshold` bytes are compressed, received ones inflated, both in C++ on this thread. */
   perMessageDeflate?: NegotiatedDeflate;
@@ -135,6 +138,7 @@ export class WebSocketConnection extends native.NativeConnection {
       maxFragments: checkNumber('maxFragments', options.maxFragments, 1, 2 ** 32 - 1) ?? 1 << 17,
       maxPendingPongs: checkNumber('maxPendingPongs', options.maxPendingPongs, 1, 2 ** 32 - 1) ?? 1024,
       allowedRsv: checkNumber('allowedRsv', options.allowedRsv, 0, RSV1) ?? 0,
+      maxBackpressure: checkNumber('maxBackpressure', options.maxBackpressure, 1, Number.MAX_SAFE_INTEGER) ?? 0,
       deflate: options.perMessageDeflate
         ? { ...deflateParamsFor(type, options.perMessageDeflate), threshold: options.perMessageDeflate.threshold }
         : undefined,
@@ -212,14 +216,15 @@ export class WebSocketConnection extends native.NativeConnection {
     this._setCallback(CallbackSlot.onFrameRecvEnd, this.#onFrameRecvEnd);
   }
 
-  /** Queues a message (copied now, sent when the socket is writable). Opcodes: TEXT, BINARY, PING, PONG. */
-  queueMsg(msg: MessageData, opcode: number = Opcode.TEXT): void {
-    this._queueMsg(msg, opcode, 0);
+  /** Queues a message (copied now, sent when the socket is writable). Opcodes: TEXT, BINARY, PING, PONG.
+   *  Returns false, queueing nothing, when `maxBackpressure` bytes are already waiting. */
+  queueMsg(msg: MessageData, opcode: number = Opcode.TEXT): boolean {
+    return this._queueMsg(msg, opcode, 0);
   }
 
   /** Like queueMsg with RSV bits set (default RSV1), for an extension implemented by the caller. */
-  queueMsgEx(msg: MessageData, opcode: number = Opcode.TEXT, rsv: number = RSV1): void {
-    this._queueMsg(msg, opcode, rsv);
+  queueMsgEx(msg: MessageData, opcode: number = Opcode.TEXT, rsv: number = RSV1): boolean {
+    return this._queueMsg(msg, opcode, rsv);
   }
 
   /** Queues a message whose data `source(len)` produces chunk by chunk; each chunk becomes one frame. */

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 export declare class NativeConnection {
   constructor(options: NativeOptions);
   _attach(fd: number, head: Uint8Array | undefined, duplicate: boolean): void;
-  _queueMsg(data: string | ArrayBufferView | ArrayBuffer, opcode: number, rsv: number): void;
+  _queueMsg(data: string | ArrayBufferView | ArrayBuffer, opcode: number, rsv: number): boolean;
   _queueFragmented(source: (len: number) => unknown, opcode: number, rsv: number): void;
   _wait(cb: () => void): void;
   _close(code: number | undefined, reason: Uint8Array | undefined): void;
@@ -30,6 +30,7 @@ export interface NativeOptions {
   maxFragments: number;
   maxPendingPongs: number;
   allowedRsv: number;
+  maxBackpressure: number;
   deflate?: {
     compressWindowBits: number;
     decompressWindowBits: number;

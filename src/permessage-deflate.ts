@@ -217,13 +217,14 @@ export function acceptOffer(
     params.push({ name: SERVER_MAX_WINDOW_BITS, value: String(serverMaxWindowBits) });
   }
 
-  // We may only send client_max_window_bits when the client offered it (§7.1.2.2). A value in the offer is already
-  // a promise by the client, so we only answer when our option lowers it further.
+  // We may only send client_max_window_bits when the client offered it (§7.1.2.2). A server "may ignore" the value
+  // in an offer, so a client may read a response without the parameter as "up to 15": whenever the window is below
+  // 15 we say so in the response, and both ends agree on the number our decompressor uses.
   let clientMaxWindowBits = MAX_WINDOW_BITS;
   if (p.clientMaxWindowBits !== undefined) {
     const offered = p.clientMaxWindowBits === true ? MAX_WINDOW_BITS : p.clientMaxWindowBits;
     clientMaxWindowBits = Math.min(offered, options.clientMaxWindowBits ?? MAX_WINDOW_BITS);
-    if (options.clientMaxWindowBits !== undefined) {
+    if (clientMaxWindowBits < MAX_WINDOW_BITS) {
       params.push({ name: CLIENT_MAX_WINDOW_BITS, value: String(clientMaxWindowBits) });
     }
   }

@@ -1,0 +1,745 @@
+#include "session.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "socket_io.h"
+
+namespace wslay_node {
+
+struct Session::FragmentSource {
+  Session* owner;
+  void* token;                 // the host's handle on the source (a JS function in Connection)
+  std::vector<uint8_t> rest;   // bytes produced beyond what wslay asked for, or compressor output
+  size_t rest_offset = 0;
+  bool eof_after_rest = false;
+  bool compress = false;       // permessage-deflate: compressed as one stream, lazily, in send order
+};
+
+namespace {
+
+// At most this many 64 KiB reads per Step(), so one fast peer cannot starve the loop (level-triggered polling
+// brings us back for the rest).
+constexpr int kMaxReadsPerStep = 4;
+
+Session* Of(void* user_data) { return static_cast<Session*>(user_data); }
+
+ssize_t RecvCallback(wslay_event_context_ptr, uint8_t* buf, size_t len, int, void* user_data) {
+  return Of(user_data)->OnRecv(buf, len);
+}
+ssize_t SendCallback(wslay_event_context_ptr, const uint8_t* data, size_t len, int, void* user_data) {
+  return Of(user_data)->OnSend(data, len);
+}
+int GenmaskCallback(wslay_event_context_ptr, uint8_t* buf, size_t len, void* user_data) {
+  return Of(user_data)->OnGenmask(buf, len);
+}
+void FrameRecvStartCallback(wslay_event_context_ptr, const wslay_event_on_frame_recv_start_arg* arg,
+                            void* user_data) {
+  Of(user_data)->OnFrameRecvStart(arg);
+}
+void FrameRecvChunkCallback(wslay_event_context_ptr, const wslay_event_on_frame_recv_chunk_arg* arg,
+                            void* user_data) {
+  Of(user_data)->OnFrameRecvChunk(arg);
+}
+void FrameRecvEndCallback(wslay_event_context_ptr, void* user_data) { Of(user_data)->OnFrameRecvEnd(); }
+void MsgRecvCallback(wslay_event_context_ptr, const wslay_event_on_msg_recv_arg* arg, void* user_data) {
+  Of(user_data)->OnMsgRecv(arg);
+}
+ssize_t FragmentReadCallback(wslay_event_context_ptr, uint8_t* buf, size_t len, const wslay_event_msg_source* source,
+                             int* eof, void*) {
+  auto* s = static_cast<Session::FragmentSource*>(source->data);
+  return s->owner->OnFragmentRead(s, buf, len, eof);
+}
+
+const wslay_event_callbacks kCallbacks = {
+    RecvCallback,           SendCallback,         GenmaskCallback, FrameRecvStartCallback,
+    FrameRecvChunkCallback, FrameRecvEndCallback, MsgRecvCallback,
+};
+
+// Codes a peer may send (RFC 6455 §7.4 and the IANA registry, which adds 1012–1014; wslay 1.1.1 rejects those).
+bool IsValidReceivedCode(uint16_t code) {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------------
+// Life cycle and the host's controls
+
+Session::Session(const SessionConfig& config, ThreadBuffers* buffers, SessionHost* host)
+    : config_(config), buffers_(buffers), host_(host) {
+  int r = config.server ? wslay_event_context_server_init(&ctx_, &kCallbacks, this)
+                        : wslay_event_context_client_init(&ctx_, &kCallbacks, this);
+  if (r != 0) {
+    ctx_ = nullptr;
+    return;
+  }
+  wslay_event_config_set_no_buffering(ctx_, config.buffering ? 0 : 1);
+  wslay_event_config_set_max_recv_msg_length(ctx_, config.max_recv_size);
+  wslay_event_config_set_allowed_rsv_bits(ctx_, config.allowed_rsv);
+  if (config.deflate) {
+    // A window of 8 bits is legal to negotiate but zlib cannot compress with it: we then send plain messages
+    // (RFC 7692 lets every message choose) and only inflate.
+    if (config.deflate_params.compressWindowBits > 8) compressor_.reset(new MessageCompressor(config.deflate_params));
+    decompressor_.reset(new MessageDecompressor(config.deflate_params));
+    wslay_event_config_set_allowed_rsv_bits(ctx_, WSLAY_RSV1_BIT);  // RSV1 marks compressed messages
+  }
+}
+
+Session::~Session() { Close(); }
+
+void Session::Attach(int fd, const uint8_t* head, size_t head_len) {
+  fd_ = fd;
+  if (head_len) kept_input_.assign(head, head + head_len);
+}
+
+void Session::Close() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (ctx_ != nullptr) {
+    wslay_event_context_free(ctx_);
+    ctx_ = nullptr;
+  }
+  for (FragmentSource& s : sources_) host_->ReleaseFragment(s.token);
+  sources_.clear();
+  lazy_compressed_pending_ = 0;
+  held_.clear();
+  kept_input_ = {};
+  backlog_ = {};
+  backlog_offset_ = 0;
+  compressor_.reset();
+  decompressor_.reset();
+}
+
+void Session::SayGoingAway(uint16_t code) {
+  if (ctx_ != nullptr && fd_ >= 0 && !fatal_) FailRaw(code);
+  Close();
+}
+
+void Session::SetReadPaused(bool paused) { read_paused_ = paused; }
+
+void Session::SetWritePaused(bool paused) {
+  write_paused_ = paused;
+  if (!paused) source_starved_ = false;
+}
+
+void Session::ShutdownRead() {
+  if (ctx_) wslay_event_shutdown_read(ctx_);
+}
+
+void Session::ShutdownWrite() {
+  if (ctx_) wslay_event_shutdown_write(ctx_);
+}
+
+void Session::SetIoError(int error) {
+  io_error_ = error;
+  fatal_ = true;
+}
+
+QueueResult Session::Queue(uint8_t opcode, const uint8_t* data, size_t len, uint8_t rsv) {
+  if (close_requested_) return QueueResult::kClosing;
+  if (config_.deflate && (rsv & WSLAY_RSV1_BIT)) return QueueResult::kInvalidRsv;  // RSV1 is the negotiated deflate's
+  if (config_.max_backpressure != 0 && !wslay_is_ctrl_frame(opcode) &&
+      BufferedAmount() + len > config_.max_backpressure) {
+    return QueueResult::kBackpressure;
+  }
+  std::vector<uint8_t> compressed;
+  if (compressor_ && !wslay_is_ctrl_frame(opcode) && len >= config_.deflate_threshold && lazy_compressed_pending_ == 0) {
+    // Compressed now, in queue order, which is send order: the compression context follows the peer's.
+    if (!compressor_->Compress(data, len, true, &compressed)) return QueueResult::kCompressFailed;
+    data = compressed.data();
+    len = compressed.size();
+    rsv |= WSLAY_RSV1_BIT;
+  }
+  wslay_event_msg msg = {opcode, data, len};
+  int r = wslay_event_queue_msg_ex(ctx_, &msg, rsv);
+  if (r == WSLAY_ERR_INVALID_ARGUMENT) return QueueResult::kInvalidRsv;
+  if (r == WSLAY_ERR_NO_MORE_MSG) return QueueResult::kClosing;
+  if (r != 0) return QueueResult::kNoMemory;
+  source_starved_ = false;  // a new message may be a control frame that can go out between fragments
+  return QueueResult::kOk;
+}
+
+QueueResult Session::QueueFragmented(void* token, uint8_t opcode, uint8_t rsv) {
+  if (close_requested_) return QueueResult::kClosing;
+  if (config_.deflate && (rsv & WSLAY_RSV1_BIT)) return QueueResult::kInvalidRsv;
+  sources_.emplace_back();
+  FragmentSource& source = sources_.back();
+  source.owner = this;
+  source.token = token;
+  if (compressor_) {
+    source.compress = true;
+    rsv |= WSLAY_RSV1_BIT;  // wslay sets it on the first frame only
+  }
+  wslay_event_fragmented_msg msg;
+  std::memset(&msg, 0, sizeof msg);
+  msg.opcode = opcode;
+  msg.source.data = &source;
+  msg.read_callback = FragmentReadCallback;
+  int r = wslay_event_queue_fragmented_msg_ex(ctx_, &msg, rsv);
+  if (r != 0) {
+    sources_.pop_back();  // the host still owns the token
+    if (r == WSLAY_ERR_INVALID_ARGUMENT) return QueueResult::kInvalidRsv;
+    if (r == WSLAY_ERR_NO_MORE_MSG) return QueueResult::kClosing;
+    return QueueResult::kNoMemory;
+  }
+  if (source.compress) ++lazy_compressed_pending_;
+  source_starved_ = false;
+  return QueueResult::kOk;
+}
+
+bool Session::RequestClose(uint16_t code, const std::string& reason) {
+  if (close_requested_) return false;
+  close_requested_ = true;
+  close_code_ = code;
+  close_reason_ = reason;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// State
+
+bool Session::IsOver() const {
+  if (ctx_ == nullptr) return true;
+  if (fatal_ || eof_ || io_error_ != 0 || timed_out_) return true;
+  if (fd_ < 0) return false;  // not attached yet
+  return !wslay_event_want_read(ctx_) && !wslay_event_want_write(ctx_) && !HasUnsentBytes();
+}
+
+bool Session::IsClosing() const {
+  return close_requested_ || close_queued_ || recv_code_ != 0 || fail_code_ != 0 ||
+         (ctx_ != nullptr && (!wslay_event_want_read(ctx_) || wslay_event_get_close_sent(ctx_)));
+}
+
+int Session::WantedEvents() const {
+  if (ctx_ == nullptr || fatal_ || fd_ < 0) return 0;
+  int events = 0;
+  if (!ReadBlocked() && wslay_event_want_read(ctx_)) events |= kReadable;
+  if (HasUnsentBytes() || (!SendBlocked() && wslay_event_want_write(ctx_))) events |= kWritable;
+  return events;
+}
+
+bool Session::HasPendingInput() const {
+  return !read_paused_ && (!held_.empty() || kept_offset_ < kept_input_.size());
+}
+
+bool Session::SendQueueEmpty() const {
+  return ctx_ != nullptr && wslay_event_get_queued_msg_count(ctx_) == 0 && !HasUnsentBytes();
+}
+
+size_t Session::QueuedCount() const { return ctx_ ? wslay_event_get_queued_msg_count(ctx_) : 0; }
+
+size_t Session::BufferedAmount() const {
+  return (ctx_ ? wslay_event_get_queued_msg_length(ctx_) : 0) + (backlog_.size() - backlog_offset_);
+}
+
+CloseReport Session::Report() const {
+  CloseReport r;
+  bool close_sent = ctx_ != nullptr && wslay_event_get_close_sent(ctx_);
+  r.sent_code = close_sent ? wslay_event_get_status_code_sent(ctx_) : raw_close_sent_;
+  if (recv_code_ != 0) {
+    r.code = recv_code_;
+  } else if (fail_code_ != 0) {
+    r.code = fail_code_;
+  } else if (close_sent && !close_requested_ &&
+             (r.sent_code == 1002 || r.sent_code == 1007 || r.sent_code == 1009 || r.sent_code == 1011)) {
+    r.code = r.sent_code;  // wslay failed the connection itself (bad opcode, RSV, mask, UTF-8, size)
+  } else {
+    r.code = 1006;
+  }
+  r.reason = recv_reason_;
+  r.was_clean = close_sent && recv_code_ != 0 && io_error_ == 0;
+  r.unsent_messages = QueuedCount();
+  r.unsent_bytes = BufferedAmount();
+  r.error = io_error_;
+  r.timed_out = timed_out_;
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The event cycle
+
+void Session::Step(bool readable) {
+  if (ctx_ == nullptr || fatal_ || fd_ < 0) return;
+  DeliverHeld();
+  fd_readable_ = readable;
+  reads_this_step_ = 0;
+  if (fd_readable_ || kept_offset_ < kept_input_.size()) ReadPhase();
+  FlushGather();  // what SendFromRecv gathered: the shared buffer must be empty when this step ends
+  if (!fatal_) SendPhase();
+}
+
+void Session::ReadPhase() {
+  if (ReadBlocked() || !wslay_event_want_read(ctx_)) return;
+  in_recv_ = true;
+  int r = wslay_event_recv(ctx_);
+  in_recv_ = false;
+  if (in_cur_ != in_end_) {
+    // Stopped in the middle of the shared buffer (paused, or closed): keep the rest if it can still matter.
+    if (wslay_event_want_read(ctx_)) {
+      kept_input_.erase(kept_input_.begin(), kept_input_.begin() + kept_offset_);
+      kept_offset_ = 0;
+      kept_input_.insert(kept_input_.end(), in_cur_, in_end_);
+    }
+    in_cur_ = in_end_ = nullptr;
+  }
+  if (r != 0) {
+    fatal_ = true;
+    // Not our I/O: a framing error found by wslay's frame layer (bad length encoding, oversized or fragmented
+    // control frame). wslay would answer with a code-less close; RFC 6455 wants 1002.
+    if (r == WSLAY_ERR_CALLBACK_FAILURE && !eof_ && io_error_ == 0) FailRaw(1002);
+    else if (r == WSLAY_ERR_NOMEM) FailRaw(1011);
+  }
+}
+
+void Session::SendPhase() {
+  for (;;) {
+    if (HasUnsentBytes() && !FlushBacklog()) break;  // the socket is full: the poll handle waits for writable
+    if (!SendBlocked() && wslay_event_want_write(ctx_)) {
+      int r = wslay_event_send(ctx_);
+      FlushGather();
+      if (r != 0) {
+        fatal_ = true;
+        if (io_error_ == 0) FailRaw(1011);  // a fragmented source or genmask failed
+        return;
+      }
+    }
+    if (io_error_ != 0) break;
+    if (wslay_event_get_queued_msg_count(ctx_) == 0 && !HasUnsentBytes()) {
+      pings_pending_ = 0;
+      pong_backpressure_ = false;
+    }
+    if (close_requested_ && !close_queued_ && wslay_event_get_queued_msg_count(ctx_) == 0) {
+      close_queued_ = true;
+      // NO_MORE_MSG means a close is already on its way (the peer's echo, or a protocol failure).
+      int r = wslay_event_queue_close(ctx_, close_code_, reinterpret_cast<const uint8_t*>(close_reason_.data()),
+                                      close_reason_.size());
+      if (r == 0) continue;
+    }
+    break;
+  }
+  if (io_error_ != 0) fatal_ = true;
+}
+
+void Session::SendFromRecv() {
+  // What a callback queued (an echo) is handed to wslay now, into the gather buffer, before wslay parses the next
+  // frame: a close that a later bad frame makes wslay queue would otherwise jump ahead of it. The send path only
+  // touches wslay's output state, and a syscall happens only when the gather buffer is full.
+  if (!in_recv_ || fatal_ || SendBlocked() || !wslay_event_want_write(ctx_)) return;
+  if (HasUnsentBytes() && !FlushBacklog()) return;
+  if (wslay_event_send(ctx_) != 0) {
+    fatal_ = true;
+    wslay_event_shutdown_read(ctx_);
+  }
+}
+
+void Session::Fail(uint16_t code) {
+  if (fail_code_ == 0) fail_code_ = code;
+  close_queued_ = true;
+  wslay_event_queue_close(ctx_, code, nullptr, 0);  // NO_MORE_MSG when a close is already queued: keep that one
+  wslay_event_shutdown_read(ctx_);
+}
+
+void Session::FailRaw(uint16_t code) {
+  if (fail_code_ == 0) fail_code_ = code;
+  fatal_ = true;
+  // Write the close frame ourselves, but only between frames and only if no close went out yet.
+  if (send_mid_frame_ || wslay_event_get_close_sent(ctx_) || raw_close_sent_ != 0) return;
+  uint8_t frame[8] = {0x88, 0x02};
+  size_t n = 2;
+  uint8_t payload[2] = {static_cast<uint8_t>(code >> 8), static_cast<uint8_t>(code & 0xff)};
+  if (!config_.server) {
+    uint8_t mask[4];
+    if (!buffers_->NextMask(mask, 4)) return;
+    frame[1] |= 0x80;
+    std::memcpy(frame + 2, mask, 4);
+    n = 6;
+    payload[0] ^= mask[0];
+    payload[1] ^= mask[1];
+  }
+  backlog_.insert(backlog_.end(), frame, frame + n);
+  backlog_.insert(backlog_.end(), payload, payload + 2);
+  raw_close_sent_ = code;
+  FlushBacklog();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// wslay's I/O callbacks
+
+ssize_t Session::OnRecv(uint8_t* buf, size_t len) {
+  if (ReadBlocked()) {
+    wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  if (kept_offset_ < kept_input_.size()) {
+    size_t n = std::min(len, kept_input_.size() - kept_offset_);
+    std::memcpy(buf, kept_input_.data() + kept_offset_, n);
+    kept_offset_ += n;
+    if (kept_offset_ == kept_input_.size()) {
+      kept_input_ = {};
+      kept_offset_ = 0;
+    }
+    return static_cast<ssize_t>(n);
+  }
+  if (in_cur_ == in_end_) {
+    if (!fd_readable_ || reads_this_step_ >= kMaxReadsPerStep) {
+      wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
+      return -1;
+    }
+    ++reads_this_step_;
+    uint8_t* shared = buffers_->read();
+    IoResult r = ReadSome(fd_, shared, ThreadBuffers::kReadSize);
+    if (r.status != IoStatus::kOk) {
+      if (r.status == IoStatus::kWouldBlock) {
+        fd_readable_ = false;
+        wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
+      } else {
+        if (r.status == IoStatus::kEof) eof_ = true;
+        else io_error_ = r.error;
+        wslay_event_set_error(ctx_, WSLAY_ERR_CALLBACK_FAILURE);
+      }
+      return -1;
+    }
+    // A short read means the socket is drained: skip the read that would only say EAGAIN.
+    if (r.bytes < ThreadBuffers::kReadSize) fd_readable_ = false;
+    in_cur_ = shared;
+    in_end_ = shared + r.bytes;
+  }
+  size_t n = std::min(len, static_cast<size_t>(in_end_ - in_cur_));
+  std::memcpy(buf, in_cur_, n);
+  in_cur_ += n;
+  return static_cast<ssize_t>(n);
+}
+
+ssize_t Session::OnSend(const uint8_t* data, size_t len) {
+  if (HasUnsentBytes() && !FlushBacklog()) {
+    send_mid_frame_ = true;
+    wslay_event_set_error(ctx_, io_error_ ? WSLAY_ERR_CALLBACK_FAILURE : WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  ThreadBuffers& b = *buffers_;
+  if (b.gather_used + len <= ThreadBuffers::kGatherSize) {
+    std::memcpy(b.gather() + b.gather_used, data, len);
+    b.gather_used += len;
+    send_mid_frame_ = false;
+    return static_cast<ssize_t>(len);
+  }
+  // Too much to gather: write what is gathered and this chunk in one syscall, without copying the chunk.
+  IoResult r = WriteSome(fd_, b.gather(), b.gather_used, data, len);
+  if (r.status == IoStatus::kError) {
+    io_error_ = r.error;
+    b.gather_used = 0;
+    wslay_event_set_error(ctx_, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+  }
+  size_t written = r.status == IoStatus::kOk ? r.bytes : 0;
+  if (written < b.gather_used) {
+    backlog_.insert(backlog_.end(), b.gather() + written, b.gather() + b.gather_used);
+    b.gather_used = 0;
+    send_mid_frame_ = true;
+    wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  size_t taken = written - b.gather_used;
+  b.gather_used = 0;
+  send_mid_frame_ = taken < len;
+  if (taken == 0) {
+    wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  return static_cast<ssize_t>(taken);
+}
+
+void Session::FlushGather() {
+  ThreadBuffers& b = *buffers_;
+  if (b.gather_used == 0) return;
+  size_t used = b.gather_used;
+  b.gather_used = 0;
+  if (HasUnsentBytes()) {  // order must hold: gathered bytes go after the backlog
+    backlog_.insert(backlog_.end(), b.gather(), b.gather() + used);
+    FlushBacklog();
+    return;
+  }
+  IoResult r = WriteSome(fd_, b.gather(), used);
+  if (r.status == IoStatus::kError) {
+    io_error_ = r.error;
+    return;
+  }
+  size_t written = r.status == IoStatus::kOk ? r.bytes : 0;
+  if (written < used) backlog_.insert(backlog_.end(), b.gather() + written, b.gather() + used);
+}
+
+bool Session::FlushBacklog() {
+  while (HasUnsentBytes()) {
+    IoResult r = WriteSome(fd_, backlog_.data() + backlog_offset_, backlog_.size() - backlog_offset_);
+    if (r.status == IoStatus::kError) {
+      io_error_ = r.error;
+      return false;
+    }
+    if (r.status != IoStatus::kOk || r.bytes == 0) return false;
+    backlog_offset_ += r.bytes;
+  }
+  // Keep a small buffer for the next stall; give a large one back.
+  if (backlog_.capacity() > ThreadBuffers::kGatherSize) backlog_ = {};
+  else backlog_.clear();
+  backlog_offset_ = 0;
+  return true;
+}
+
+int Session::OnGenmask(uint8_t* buf, size_t len) {
+  int custom = host_->CustomMask(buf, len);
+  if (custom == 1 || (custom == 0 && buffers_->NextMask(buf, len))) return 0;
+  wslay_event_set_error(ctx_, WSLAY_ERR_CALLBACK_FAILURE);
+  return -1;
+}
+
+void Session::FinishSource(FragmentSource* source) {
+  if (source->compress && lazy_compressed_pending_ > 0) --lazy_compressed_pending_;
+  for (auto it = sources_.begin(); it != sources_.end(); ++it) {
+    if (&*it == source) {
+      host_->ReleaseFragment(source->token);
+      sources_.erase(it);  // wslay calls the read callback no more after EOF or an error
+      return;
+    }
+  }
+}
+
+ssize_t Session::OnFragmentRead(FragmentSource* source, uint8_t* buf, size_t len, int* eof) {
+  for (;;) {
+    // Bytes produced earlier (more than wslay asked for, or compressor output) go first.
+    if (source->rest_offset < source->rest.size()) {
+      size_t n = std::min(len, source->rest.size() - source->rest_offset);
+      std::memcpy(buf, source->rest.data() + source->rest_offset, n);
+      source->rest_offset += n;
+      if (source->rest_offset == source->rest.size()) {
+        source->rest.clear();
+        source->rest_offset = 0;
+        if (source->eof_after_rest) {
+          *eof = 1;
+          FinishSource(source);
+        }
+      }
+      return static_cast<ssize_t>(n);
+    }
+    if (source->eof_after_rest) {  // the compressor had nothing left for the last frame: send it empty
+      *eof = 1;
+      FinishSource(source);
+      return 0;
+    }
+    FragmentChunk chunk = host_->ReadFragment(source->token, len);
+    bool fin = chunk.status == FragmentChunk::kEof;
+    bool ok = chunk.status != FragmentChunk::kError;
+    if (ok && source->compress && (chunk.len > 0 || fin) &&
+        !compressor_->Compress(chunk.data, chunk.len, fin, &source->rest)) {
+      ok = false;
+    }
+    if (!ok) {  // ERROR, an exception, a bad value or a compressor failure: the message cannot be completed
+      FinishSource(source);
+      wslay_event_set_error(ctx_, WSLAY_ERR_CALLBACK_FAILURE);
+      return -1;
+    }
+    if (source->compress) {
+      if (fin) {
+        source->eof_after_rest = true;
+      } else if (chunk.len == 0) {
+        source_starved_ = true;  // nothing yet: wait for startWrite() instead of spinning on a writable socket
+        return 0;
+      }
+      continue;  // serve the compressed bytes, or ask for more when zlib kept them all
+    }
+    size_t copied = std::min(len, chunk.len);
+    if (copied) std::memcpy(buf, chunk.data, copied);
+    if (copied < chunk.len) source->rest.assign(chunk.data + copied, chunk.data + chunk.len);  // never dropped
+    if (fin) {
+      if (copied < chunk.len) {
+        source->eof_after_rest = true;
+      } else {
+        *eof = 1;
+        FinishSource(source);
+      }
+    } else if (chunk.len == 0) {
+      source_starved_ = true;
+    }
+    return static_cast<ssize_t>(copied);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// wslay's receive callbacks
+
+void Session::OnFrameRecvStart(const wslay_event_on_frame_recv_start_arg* arg) {
+  current_opcode_ = arg->opcode;
+  if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
+    close_payload_.clear();
+    close_payload_expected_ = arg->payload_length;
+    if (arg->payload_length == 1) Fail(1002);  // RFC 6455 §5.5.1: empty, or a 2-byte code first
+    return;
+  }
+  if (wslay_is_ctrl_frame(arg->opcode)) return;
+  frame_fin_ = arg->fin != 0;
+  if (arg->opcode == WSLAY_CONTINUATION_FRAME) {
+    if (++fragments_ > config_.max_fragments) {
+      Fail(1009);
+      return;
+    }
+  } else {
+    fragments_ = 1;
+    message_text_ = arg->opcode == WSLAY_TEXT_FRAME;
+    message_compressed_ = decompressor_ && (arg->rsv & WSLAY_RSV1_BIT);
+    if (message_compressed_) inflated_utf8_.Reset();
+  }
+  if (fail_code_ == 0 && host_->Wants(SessionHost::kFrameStart)) {
+    // RSV1 is ours when we inflate: the user sees the message as if it had been sent plain.
+    uint8_t rsv = message_compressed_ ? (arg->rsv & ~WSLAY_RSV1_BIT) : arg->rsv;
+    Deliver(SessionHost::kFrameStart, arg->fin, rsv, arg->opcode, 0, arg->payload_length, nullptr, 0);
+  }
+}
+
+void Session::OnFrameRecvChunk(const wslay_event_on_frame_recv_chunk_arg* arg) {
+  if (current_opcode_ == WSLAY_CONNECTION_CLOSE) {
+    GatherClosePayload(arg->data, arg->data_length);
+    return;
+  }
+  if (wslay_is_ctrl_frame(current_opcode_) || fail_code_ != 0 || arg->data_length == 0) return;
+  if (message_compressed_) {
+    InflateChunk(arg->data, arg->data_length, false);
+    return;
+  }
+  if (host_->Wants(SessionHost::kFrameChunk)) {
+    Deliver(SessionHost::kFrameChunk, 0, 0, current_opcode_, 0, arg->data_length, arg->data, arg->data_length);
+  }
+}
+
+void Session::OnFrameRecvEnd() {
+  if (wslay_is_ctrl_frame(current_opcode_) || fail_code_ != 0) return;
+  if (message_compressed_ && frame_fin_) {
+    InflateChunk(nullptr, 0, true);
+    if (fail_code_ != 0) return;
+  }
+  if (host_->Wants(SessionHost::kFrameEnd)) Deliver(SessionHost::kFrameEnd, 0, 0, current_opcode_, 0, 0, nullptr, 0);
+}
+
+void Session::InflateChunk(const uint8_t* data, size_t len, bool fin) {
+  if (fail_code_ != 0) return;
+  size_t before = inflated_.size();
+  MessageDecompressor::Result r = decompressor_->Decompress(data, len, fin, config_.max_recv_size, &inflated_);
+  if (r == MessageDecompressor::Result::kTooBig) {
+    Fail(1009);
+    return;
+  }
+  if (r == MessageDecompressor::Result::kError) {
+    Fail(1007);
+    return;
+  }
+  // wslay skips the UTF-8 check for RSV1 messages; we check what inflates, as it inflates.
+  if (message_text_ && (!inflated_utf8_.Feed(inflated_.data() + before, inflated_.size() - before) ||
+                        (fin && !inflated_utf8_.Complete()))) {
+    Fail(1007);
+    return;
+  }
+  if (!config_.buffering) {
+    if (inflated_.size() > before && host_->Wants(SessionHost::kFrameChunk)) {
+      Deliver(SessionHost::kFrameChunk, 0, 0, current_opcode_, 0, inflated_.size() - before, inflated_.data() + before,
+              inflated_.size() - before);
+    }
+    inflated_.clear();
+  }
+}
+
+void Session::GatherClosePayload(const uint8_t* data, size_t len) {
+  if (fail_code_ != 0) return;
+  close_payload_.insert(close_payload_.end(), data, data + len);
+  if (close_payload_.size() != close_payload_expected_) return;
+  // The whole close frame is here. We check it ourselves: wslay 1.1.1 rejects 1012–1014, accepts a 1-byte body,
+  // and checks a reason split across reads from the wrong offset.
+  if (close_payload_.empty()) {
+    recv_code_ = 1005;
+    return;
+  }
+  uint16_t code = static_cast<uint16_t>(close_payload_[0] << 8 | close_payload_[1]);
+  if (!IsValidReceivedCode(code)) {
+    Fail(1002);
+    return;
+  }
+  if (!IsValidUtf8(close_payload_.data() + 2, close_payload_.size() - 2)) {
+    Fail(1007);
+    return;
+  }
+  recv_code_ = code;
+  recv_reason_.assign(reinterpret_cast<const char*>(close_payload_.data()) + 2, close_payload_.size() - 2);
+  // Echo the code before wslay handles the frame, so its own answer (1002 for 1012–1014) finds a close queued.
+  close_queued_ = true;
+  wslay_event_queue_close(ctx_, code, nullptr, 0);
+}
+
+void Session::OnMsgRecv(const wslay_event_on_msg_recv_arg* arg) {
+  if (arg->opcode == WSLAY_CONNECTION_CLOSE || fail_code_ != 0) return;
+  if (arg->opcode == WSLAY_PING && ++pings_pending_ >= config_.max_pending_pongs) {
+    // wslay queued a pong for each ping; stop reading until they are written, so a peer that pings without
+    // reading meets TCP backpressure instead of growing our queue.
+    pong_backpressure_ = true;
+  }
+  if (!wslay_is_ctrl_frame(arg->opcode) && message_compressed_) {
+    // The message was inflated chunk by chunk into inflated_ (empty without buffering).
+    if (host_->Wants(SessionHost::kMessage)) {
+      Deliver(SessionHost::kMessage, 1, arg->rsv & ~WSLAY_RSV1_BIT, arg->opcode, 0, inflated_.size(), inflated_.data(),
+              inflated_.size());
+    }
+    if (inflated_.capacity() > ThreadBuffers::kReadSize) inflated_ = {};
+    else inflated_.clear();
+    SendFromRecv();
+    return;
+  }
+  if (host_->Wants(SessionHost::kMessage)) {
+    Deliver(SessionHost::kMessage, 1, arg->rsv, arg->opcode, arg->status_code, arg->msg_length, arg->msg,
+            arg->msg_length);
+  }
+  SendFromRecv();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Delivery
+
+void Session::Deliver(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t opcode, uint16_t status,
+                      uint64_t length, const uint8_t* data, size_t len) {
+  if (!host_->CanDeliver()) return;
+  if (read_paused_ || !held_.empty()) {
+    HeldEvent ev{kind, fin, rsv, opcode, status, length, {}};
+    if (len) ev.data.assign(data, data + len);
+    held_.push_back(std::move(ev));
+    return;
+  }
+  DeliverNow(kind, fin, rsv, opcode, status, length, data, len);
+}
+
+void Session::DeliverHeld() {
+  while (!held_.empty() && !read_paused_ && fail_code_ == 0 && host_->CanDeliver()) {
+    HeldEvent ev = std::move(held_.front());
+    held_.pop_front();
+    DeliverNow(ev.kind, ev.fin, ev.rsv, ev.opcode, ev.status, ev.length, ev.data.data(), ev.data.size());
+  }
+}
+
+void Session::DeliverNow(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t opcode, uint16_t status,
+                         uint64_t length, const uint8_t* data, size_t len) {
+  switch (kind) {
+    case SessionHost::kMessage:
+      host_->OnMessage(rsv, opcode, data, len, status);
+      break;
+    case SessionHost::kFrameStart:
+      host_->OnFrameStart(fin != 0, rsv, opcode, length);
+      break;
+    case SessionHost::kFrameChunk:
+      host_->OnFrameChunk(data, len);
+      break;
+    case SessionHost::kFrameEnd:
+      host_->OnFrameEnd();
+      break;
+  }
+}
+
+}  // namespace wslay_node

@@ -1,0 +1,235 @@
+// One WebSocket session: a wslay event context on a socket fd, plus what the binding adds to wslay:
+//   - reads through the thread's shared buffer, writes gathered into one syscall per event;
+//   - close() after the send queue drains (wslay alone sends the close first and drops the rest);
+//   - our own checks of received close frames (wslay 1.1.1 rejects 1012–1014, accepts a 1-byte body and checks a
+//     reason split across reads from the wrong offset), fragment and pong limits, send backpressure;
+//   - permessage-deflate (RFC 7692) in both directions;
+//   - events held while delivery is paused, so stopRead() takes effect at once.
+// No Node and no libuv here: the host (Connection, or the fuzzer) polls the fd, calls Step(), and receives events
+// through SessionHost. Owns the wslay context and the fd; Close() frees both.
+#pragma once
+
+#include <wslay/wslay.h>
+
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "deflate.h"
+#include "thread_buffers.h"
+#include "utf8.h"
+
+namespace wslay_node {
+
+struct SessionConfig {
+  bool server = true;
+  bool buffering = true;
+  uint64_t max_recv_size = uint64_t{1} << 26;
+  uint32_t max_fragments = 1u << 17;
+  uint32_t max_pending_pongs = 1024;
+  uint8_t allowed_rsv = 0;          // RSV bits the peer may set for an extension negotiated by the user
+  uint64_t max_backpressure = 0;    // queued bytes above which Queue() refuses; 0 = no limit
+  bool deflate = false;             // permessage-deflate negotiated: run it natively
+  DeflateParams deflate_params;
+  uint32_t deflate_threshold = 1024;
+};
+
+// What a fragmented source returned; `data` stays valid until the next call into the host.
+struct FragmentChunk {
+  enum Status { kEof = 0, kData = 1, kError = -1 };
+  Status status;
+  const uint8_t* data;
+  size_t len;
+};
+
+// Receives a session's events. Every call comes from inside Session::Step(), often from inside wslay.
+class SessionHost {
+ public:
+  enum Event { kMessage, kFrameStart, kFrameChunk, kFrameEnd };
+  virtual ~SessionHost() = default;
+  // Whether anyone listens to `event`: no copy is made for events nobody wants.
+  virtual bool Wants(Event event) = 0;
+  virtual void OnMessage(uint8_t rsv, uint8_t opcode, const uint8_t* data, size_t len, uint16_t status) = 0;
+  virtual void OnFrameStart(bool fin, uint8_t rsv, uint8_t opcode, uint64_t length) = 0;
+  virtual void OnFrameChunk(const uint8_t* data, size_t len) = 0;
+  virtual void OnFrameEnd() = 0;
+  // Client masking keys: 1 = filled by the host, 0 = use the CSPRNG, -1 = failed.
+  virtual int CustomMask(uint8_t* buf, size_t len) = 0;
+  virtual FragmentChunk ReadFragment(void* token, size_t len) = 0;
+  virtual void ReleaseFragment(void* token) = 0;
+  // False once the host can run no more callbacks (its environment is going away).
+  virtual bool CanDeliver() = 0;
+};
+
+enum class QueueResult { kOk, kClosing, kInvalidRsv, kNoMemory, kBackpressure, kCompressFailed };
+
+// How a session ended, for onClose.
+struct CloseReport {
+  uint16_t code;         // the peer's code (1005: none), the code we failed with, or 1006
+  std::string reason;    // the peer's reason
+  bool was_clean;        // a close frame went each way and the socket had no error
+  uint16_t sent_code;    // the code of the close frame we sent; 0 if none
+  size_t unsent_messages;
+  size_t unsent_bytes;
+  int error;             // errno that ended it, or 0
+  bool timed_out;
+};
+
+class Session {
+ public:
+  static constexpr int kReadable = 1;  // the same bits as UV_READABLE / UV_WRITABLE
+  static constexpr int kWritable = 2;
+
+  Session(const SessionConfig& config, ThreadBuffers* buffers, SessionHost* host);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  bool ok() const { return ctx_ != nullptr; }
+  // The socket (already non-blocking) and bytes read past the handshake, fed to wslay before the fd.
+  void Attach(int fd, const uint8_t* head, size_t head_len);
+  bool attached() const { return fd_ >= 0; }
+
+  // One event: held deliveries, then reading (when `readable` or input is kept), then writing.
+  void Step(bool readable);
+
+  QueueResult Queue(uint8_t opcode, const uint8_t* data, size_t len, uint8_t rsv);
+  QueueResult QueueFragmented(void* token, uint8_t opcode, uint8_t rsv);
+  // Queues a close frame once everything queued before it is written. Returns false if close was already asked.
+  bool RequestClose(uint16_t code, const std::string& reason);
+  void SetReadPaused(bool paused);
+  void SetWritePaused(bool paused);
+  void ShutdownRead();
+  void ShutdownWrite();
+  void SetTimedOut() { timed_out_ = true; }
+  void SetIoError(int error);
+  void Abort() { fatal_ = true; }
+
+  // State after Step().
+  bool IsOver() const;
+  bool IsClosing() const;
+  int WantedEvents() const;      // kReadable / kWritable for the poll handle
+  bool HasPendingInput() const;  // held events or kept bytes that need a Step() without fd readiness
+  bool SendQueueEmpty() const;
+  size_t QueuedCount() const;
+  size_t BufferedAmount() const;
+  bool close_requested() const { return close_requested_; }
+
+  CloseReport Report() const;
+  // At environment teardown: a best-effort close frame (between frames only), then Close().
+  void SayGoingAway(uint16_t code);
+  // Frees the wslay context and closes the fd (the host stops polling it first).
+  void Close();
+
+  // wslay callbacks (the static trampolines in session.cc call these).
+  ssize_t OnRecv(uint8_t* buf, size_t len);
+  ssize_t OnSend(const uint8_t* data, size_t len);
+  int OnGenmask(uint8_t* buf, size_t len);
+  void OnFrameRecvStart(const wslay_event_on_frame_recv_start_arg* arg);
+  void OnFrameRecvChunk(const wslay_event_on_frame_recv_chunk_arg* arg);
+  void OnFrameRecvEnd();
+  void OnMsgRecv(const wslay_event_on_msg_recv_arg* arg);
+
+  struct FragmentSource;
+  ssize_t OnFragmentRead(FragmentSource* source, uint8_t* buf, size_t len, int* eof);
+
+ private:
+  // An event received while delivery was paused (stopRead inside a callback): wslay may still parse up to 4 KiB
+  // it already holds; those events wait here until delivery resumes.
+  struct HeldEvent {
+    SessionHost::Event kind;
+    uint8_t fin, rsv, opcode;
+    uint16_t status;
+    uint64_t length;
+    std::vector<uint8_t> data;
+  };
+
+  void ReadPhase();
+  void SendPhase();
+  void SendFromRecv();
+  void FlushGather();
+  bool FlushBacklog();
+  void DeliverHeld();
+  void Deliver(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t opcode, uint16_t status, uint64_t length,
+               const uint8_t* data, size_t len);
+  void DeliverNow(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t opcode, uint16_t status,
+                  uint64_t length, const uint8_t* data, size_t len);
+  void GatherClosePayload(const uint8_t* data, size_t len);
+  void InflateChunk(const uint8_t* data, size_t len, bool fin);
+  void FinishSource(FragmentSource* source);
+  // Failing the connection: Fail queues a close through wslay and stops reading, as wslay's own checks do;
+  // FailRaw writes the close frame itself, for when wslay can no longer send one.
+  void Fail(uint16_t code);
+  void FailRaw(uint16_t code);
+
+  bool ReadBlocked() const { return read_paused_ || !held_.empty() || pong_backpressure_; }
+  bool SendBlocked() const { return write_paused_ || source_starved_; }
+  bool HasUnsentBytes() const { return backlog_offset_ < backlog_.size(); }
+
+  const SessionConfig config_;
+  ThreadBuffers* buffers_;
+  SessionHost* host_;
+  wslay_event_context_ptr ctx_ = nullptr;
+  int fd_ = -1;
+
+  // Step() bookkeeping
+  bool in_recv_ = false;         // inside wslay_event_recv()
+  bool fd_readable_ = false;     // the poll said readable and no read has come up short since
+  int reads_this_step_ = 0;
+  bool send_mid_frame_ = false;  // the last send stopped inside a frame: no raw close frame may follow
+
+  // Input: bytes of the shared read buffer not yet given to wslay, then bytes kept by this session (the upgrade
+  // head and leftovers from a pause), served first.
+  const uint8_t* in_cur_ = nullptr;
+  const uint8_t* in_end_ = nullptr;
+  std::vector<uint8_t> kept_input_;
+  size_t kept_offset_ = 0;
+
+  // Output: bytes wslay handed us that the socket did not take yet; they go out before anything else.
+  std::vector<uint8_t> backlog_;
+  size_t backlog_offset_ = 0;
+
+  // Flow control
+  bool read_paused_ = false;
+  bool write_paused_ = false;
+  bool source_starved_ = false;     // a fragmented source returned no data: wait for startWrite or a new message
+  bool pong_backpressure_ = false;  // too many automatic pongs wait behind a peer that does not read
+  uint32_t pings_pending_ = 0;
+
+  // Close state
+  bool eof_ = false;
+  int io_error_ = 0;
+  bool fatal_ = false;            // wslay returned an error, or the host aborted: nothing more can happen
+  bool timed_out_ = false;
+  bool close_requested_ = false;  // close() was called
+  bool close_queued_ = false;     // a close frame is in wslay's queue (ours, an echo, or a failure)
+  uint16_t close_code_ = 0;
+  std::string close_reason_;
+  uint16_t fail_code_ = 0;        // the code we failed the connection with
+  uint16_t raw_close_sent_ = 0;   // a close frame we wrote ourselves (FailRaw)
+  uint16_t recv_code_ = 0;        // the peer's close code, 1005 if it had none, 0 if none arrived
+  std::string recv_reason_;
+  std::vector<uint8_t> close_payload_;
+  uint64_t close_payload_expected_ = 0;
+
+  // Receiving
+  uint8_t current_opcode_ = 0;  // of the frame being received
+  uint32_t fragments_ = 0;
+  bool frame_fin_ = false;
+  bool message_text_ = false;
+  bool message_compressed_ = false;
+  std::vector<uint8_t> inflated_;
+  Utf8Validator inflated_utf8_;
+  std::deque<HeldEvent> held_;
+
+  // Sending
+  std::list<FragmentSource> sources_;
+  std::unique_ptr<MessageCompressor> compressor_;
+  std::unique_ptr<MessageDecompressor> decompressor_;
+  uint32_t lazy_compressed_pending_ = 0;  // compressed fragmented messages not finished: Queue must not compress
+};
+
+}  // namespace wslay_node
