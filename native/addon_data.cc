@@ -7,24 +7,50 @@
 
 namespace wslay_node {
 
+namespace {
+// The cleanup hook in progress on this thread, removed once its last handle has closed.
+thread_local napi_async_cleanup_hook_handle closing_hook = nullptr;
+}  // namespace
+
 AddonData::AddonData(Napi::Env env) : env_(env) {
   napi_get_uv_event_loop(env, &loop_);  // the calling thread's loop: each worker has its own
-  napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
+  // Asynchronous, because closing libuv handles finishes in callbacks on the loop, after the hook returns.
+  napi_add_async_cleanup_hook(env, OnEnvCleanup, this, &cleanup_hook_);
 }
 
 AddonData::~AddonData() {
-  napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
-  OnEnvCleanup(this);
+  // Normally the hook has run; if Node deletes the instance data first, end everything now.
+  if (cleanup_hook_ != nullptr) {
+    napi_remove_async_cleanup_hook(cleanup_hook_);
+    cleanup_hook_ = nullptr;
+    std::vector<Connection*> open(live.begin(), live.end());
+    for (Connection* c : open) c->Abandon(true);
+    idle_.Reset();
+  }
 }
 
-void AddonData::OnEnvCleanup(void* arg) {
+void AddonData::OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
   AddonData* self = static_cast<AddonData*>(arg);
-  std::vector<Connection*> open(self->live.begin(), self->live.end());
+  self->cleanup_hook_ = nullptr;
   // Connections still open when their thread ends: peers get a close frame (1011) where one can be written.
+  std::vector<Connection*> open(self->live.begin(), self->live.end());
   for (Connection* c : open) c->Abandon(true);
   self->live.clear();
   self->deferred_.clear();
   self->idle_.Reset();
+  if (open_uv_handles == 0) {
+    napi_remove_async_cleanup_hook(handle);
+  } else {
+    closing_hook = handle;
+    on_all_uv_handles_closed = OnAllHandlesClosed;
+  }
+}
+
+void AddonData::OnAllHandlesClosed() {
+  on_all_uv_handles_closed = nullptr;
+  napi_async_cleanup_hook_handle handle = closing_hook;
+  closing_hook = nullptr;
+  if (handle != nullptr) napi_remove_async_cleanup_hook(handle);
 }
 
 void AddonData::Defer(Connection* connection) {

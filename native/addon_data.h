@@ -35,12 +35,14 @@ class AddonData {
 
  private:
   static void OnIdle(uv_idle_t* idle);
-  static void OnEnvCleanup(void* arg);
+  static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg);
+  static void OnAllHandlesClosed();
 
   uv_loop_t* loop_ = nullptr;
   UvHandle<uv_idle_t> idle_;
   std::vector<Connection*> deferred_;
   napi_env env_;
+  napi_async_cleanup_hook_handle cleanup_hook_ = nullptr;  // until the hook has run and been removed
 };
 
 }  // namespace wslay_node

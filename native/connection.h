@@ -31,7 +31,7 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   // Steps the session for poll `events` (UV_READABLE/UV_WRITABLE bits; 0 for a timer or deferred work), then ends
   // the connection if it is over, or re-arms the poll handle.
   void Process(int events);
-  // Environment teardown: no more JS; peers get a close frame (1001 going away) where one can still be written.
+  // Environment teardown: no more JS; peers get a close frame (1011) where one can still be written.
   void Abandon(bool say_going_away);
 
   bool defer_pending = false;  // listed in AddonData's deferred work

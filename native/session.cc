@@ -107,7 +107,8 @@ void Session::Close() {
   for (FragmentSource& s : sources_) host_->ReleaseFragment(s.token);
   sources_.clear();
   lazy_compressed_pending_ = 0;
-  held_.clear();
+  held_ = {};
+  held_head_ = 0;
   kept_input_ = {};
   backlog_ = {};
   backlog_offset_ = 0;
@@ -224,7 +225,7 @@ int Session::WantedEvents() const {
 }
 
 bool Session::HasPendingInput() const {
-  return !read_paused_ && (!held_.empty() || kept_offset_ < kept_input_.size());
+  return !read_paused_ && (HasHeld() || kept_offset_ < kept_input_.size());
 }
 
 bool Session::SendQueueEmpty() const {
@@ -707,7 +708,7 @@ void Session::OnMsgRecv(const wslay_event_on_msg_recv_arg* arg) {
 void Session::Deliver(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t opcode, uint16_t status,
                       uint64_t length, const uint8_t* data, size_t len) {
   if (!host_->CanDeliver()) return;
-  if (read_paused_ || !held_.empty()) {
+  if (read_paused_ || HasHeld()) {
     HeldEvent ev{kind, fin, rsv, opcode, status, length, {}};
     if (len) ev.data.assign(data, data + len);
     held_.push_back(std::move(ev));
@@ -717,10 +718,13 @@ void Session::Deliver(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t
 }
 
 void Session::DeliverHeld() {
-  while (!held_.empty() && !read_paused_ && fail_code_ == 0 && host_->CanDeliver()) {
-    HeldEvent ev = std::move(held_.front());
-    held_.pop_front();
+  while (HasHeld() && !read_paused_ && fail_code_ == 0 && host_->CanDeliver()) {
+    HeldEvent ev = std::move(held_[held_head_++]);
     DeliverNow(ev.kind, ev.fin, ev.rsv, ev.opcode, ev.status, ev.length, ev.data.data(), ev.data.size());
+  }
+  if (!HasHeld() && !held_.empty()) {
+    held_ = {};
+    held_head_ = 0;
   }
 }
 

@@ -12,7 +12,6 @@
 #include <wslay/wslay.h>
 
 #include <cstdint>
-#include <deque>
 #include <list>
 #include <memory>
 #include <string>
@@ -165,7 +164,8 @@ class Session {
   void Fail(uint16_t code);
   void FailRaw(uint16_t code);
 
-  bool ReadBlocked() const { return read_paused_ || !held_.empty() || pong_backpressure_; }
+  bool HasHeld() const { return held_head_ < held_.size(); }
+  bool ReadBlocked() const { return read_paused_ || HasHeld() || pong_backpressure_; }
   bool SendBlocked() const { return write_paused_ || source_starved_; }
   bool HasUnsentBytes() const { return backlog_offset_ < backlog_.size(); }
 
@@ -223,7 +223,8 @@ class Session {
   bool message_compressed_ = false;
   std::vector<uint8_t> inflated_;
   Utf8Validator inflated_utf8_;
-  std::deque<HeldEvent> held_;
+  std::vector<HeldEvent> held_;  // a vector, not a deque: an empty deque still allocates ~600 bytes
+  size_t held_head_ = 0;
 
   // Sending
   std::list<FragmentSource> sources_;

@@ -6,6 +6,11 @@
 
 namespace wslay_node {
 
+// Handles of this thread whose close callback has not run yet. The callback is code in this addon, so the
+// environment's teardown must wait for it (AddonData's async cleanup hook) before Node unloads the addon.
+inline thread_local size_t open_uv_handles = 0;
+inline thread_local void (*on_all_uv_handles_closed)() = nullptr;
+
 template <typename T>
 class UvHandle {
  public:
@@ -26,6 +31,7 @@ class UvHandle {
       return r;
     }
     handle_ = h;
+    ++open_uv_handles;
     return 0;
   }
 
@@ -36,7 +42,10 @@ class UvHandle {
     if (handle_ == nullptr) return;
     uv_handle_t* h = reinterpret_cast<uv_handle_t*>(handle_);
     handle_ = nullptr;
-    uv_close(h, [](uv_handle_t* closed) { delete reinterpret_cast<T*>(closed); });
+    uv_close(h, [](uv_handle_t* closed) {
+      delete reinterpret_cast<T*>(closed);
+      if (--open_uv_handles == 0 && on_all_uv_handles_closed != nullptr) on_all_uv_handles_closed();
+    });
   }
 
  private:

@@ -262,7 +262,8 @@ export class WebSocketConnection extends native.NativeConnection {
     this._setFlow(undefined, false);
   }
 
-  /** Disables one direction for good; with both disabled the connection ends. */
+  /** Disables one direction for good, as in wslay: the connection ends as soon as nothing is left to read or to
+   *  write (after shutdownRead(), once the send queue is empty). */
   shutdownRead(): void {
     this._shutdown(true, false);
   }
