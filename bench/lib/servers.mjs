@@ -11,7 +11,7 @@ const LISTENING = /^listening on http:\/\/127\.0\.0\.1:(\d+)/;
  */
 export function serverCatalog({ repoDir, benchDir, cServer }) {
   // BENCH_OURS_SERVER: another script with the same CLI, e.g. a branch's build, to compare.
-  const ours = process.env.BENCH_OURS_SERVER || join(repoDir, 'dist', 'examples', 'echo-server.js');
+  const ours = process.env.BENCH_OURS_SERVER || join(repoDir, 'dist', 'examples', 'echo-server-helpers.js');
   return {
     ours: {
       label: 'ours (wslay binding)',
