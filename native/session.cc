@@ -129,6 +129,7 @@ void Session::SetWritePaused(bool paused) {
 }
 
 void Session::ShutdownRead() {
+  read_shut_ = true;
   if (ctx_) wslay_event_shutdown_read(ctx_);
 }
 
@@ -212,8 +213,10 @@ bool Session::IsOver() const {
 }
 
 bool Session::IsClosing() const {
+  // A closing handshake from either side, or wslay failing the connection (it stops reading and queues a close);
+  // not a read side the user shut down while still writing.
   return close_requested_ || close_queued_ || recv_code_ != 0 || fail_code_ != 0 ||
-         (ctx_ != nullptr && (!wslay_event_want_read(ctx_) || wslay_event_get_close_sent(ctx_)));
+         (ctx_ != nullptr && (wslay_event_get_close_sent(ctx_) || (!wslay_event_want_read(ctx_) && !read_shut_)));
 }
 
 int Session::WantedEvents() const {

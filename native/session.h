@@ -195,6 +195,7 @@ class Session {
   // Flow control
   bool read_paused_ = false;
   bool write_paused_ = false;
+  bool read_shut_ = false;          // shutdownRead(): not a sign of closing
   bool source_starved_ = false;     // a fragmented source returned no data: wait for startWrite or a new message
   bool pong_backpressure_ = false;  // too many automatic pongs wait behind a peer that does not read
   uint32_t pings_pending_ = 0;
