@@ -12,6 +12,7 @@ import { SCENARIOS, runScenario, unitOf } from './lib/scenarios.mjs';
 import { serverCatalog } from './lib/servers.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
+const SERVER_NAMES = ['ours', 'ws', 'c', 'ours-t1', 'ours-t2'];
 const repoDir = dirname(benchDir);
 
 const USAGE = `usage: node bench/run.mjs [options]
@@ -19,13 +20,14 @@ const USAGE = `usage: node bench/run.mjs [options]
   --rounds N            rounds per scenario; the median is reported (default 3)
   --duration S          measured seconds per run (default 5), after --warmup S (default 1)
   --only a,b            scenarios: ${SCENARIOS.map((s) => s.name).join(',')}
-  --servers a,b         servers: ours,ws,c (default all that are available)
+  --servers a,b         servers: ours,ws,c,ours-t1,ours-t2 (default all that are available; ours-tN is
+                        the echo server on N worker threads, run by pipelined-threads only)
   --idle-conns N        connections in the idle scenario (default 5000)
   --out DIR             where latest.json and chart.svg go (default bench/results;
                         --smoke defaults to bench/.bin/smoke-results so it never overwrites them)`;
 
 function parseArgs(argv) {
-  const options = { smoke: false, rounds: 3, duration: 5, warmup: 1, only: null, servers: ['ours', 'ws', 'c'],
+  const options = { smoke: false, rounds: 3, duration: 5, warmup: 1, only: null, servers: [...SERVER_NAMES],
     idleConns: 5000, settleMs: 1000, out: null };
   const value = (i) => {
     if (i + 1 >= argv.length) fail(`${argv[i]} needs a value`);
@@ -53,7 +55,7 @@ function parseArgs(argv) {
     }
   }
   for (const name of options.only ?? []) if (!SCENARIOS.some((s) => s.name === name)) fail(`unknown scenario ${name}`);
-  for (const name of options.servers) if (!['ours', 'ws', 'c'].includes(name)) fail(`unknown server ${name}`);
+  for (const name of options.servers) if (!SERVER_NAMES.includes(name)) fail(`unknown server ${name}`);
   options.out ??= smoke ? join(benchDir, '.bin', 'smoke-results') : join(benchDir, 'results');
   return options;
 }
@@ -107,7 +109,10 @@ async function main() {
     const entry = { ...scenario, ...unitOf(scenario), servers: {}, ratios: {} };
     if (scenario.kind === 'idle') entry.conns = options.idleConns;
     const runs = {};
-    for (const name of servers) {
+    // A scenario may name its servers; servers marked scenarioOnly run only where named.
+    const scenarioServers = servers.filter((name) =>
+      scenario.servers ? scenario.servers.includes(name) : !catalog[name].scenarioOnly);
+    for (const name of scenarioServers) {
       if (scenario.deflate && !built.clientHasDeflate) entry.servers[name] = { skipped: 'load client built without zlib' };
       else if (scenario.deflate && catalog[name].deflate === null) entry.servers[name] = { skipped: 'no permessage-deflate' };
       else runs[name] = [];
@@ -130,7 +135,7 @@ async function main() {
     const medians = {};
     const skipped = entry.servers;
     entry.servers = {};
-    for (const name of servers) {
+    for (const name of scenarioServers) {
       if (!runs[name]) {
         entry.servers[name] = skipped[name];
         continue;

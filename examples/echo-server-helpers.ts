@@ -2,12 +2,14 @@
 //
 //   node dist/examples/echo-server-helpers.js [--port 9001] [--unix /path/app.sock]
 //
-// Plain HTTP requests get the demo page (examples/public/index.html) at `/`.
+// Plain HTTP requests get the demo page (examples/public/index.html) at `/`. A WebSocket request for `/?deflate=0`
+// gets no permessage-deflate: browsers always offer it, so that is how the page's compression toggle turns it off.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import type * as net from 'node:net';
 import * as path from 'node:path';
 
-import { Opcode, WebSocketServer } from 'wslay';
+import { handleUpgrade, type HandleUpgradeOptions, Opcode, type WebSocketConnection } from 'wslay';
 
 function parseArgs(argv: string[]): { port: number; unix?: string } {
   let port = Number(process.env.PORT ?? 9001);
@@ -31,29 +33,44 @@ const server = http.createServer((req, res) => {
   res.end('not found\n');
 });
 
-const wss = new WebSocketServer({
-  server,
-  perMessageDeflate: true,
+const echo: HandleUpgradeOptions = {
   maxRecvSize: 64 * 1024 * 1024,
   onMsgRecv(_rsv, opcode, msg) {
     if (opcode === Opcode.TEXT || opcode === Opcode.BINARY) this.queueMsg(msg, opcode);
   },
+  onClose() {
+    open.delete(this);
+  },
+};
+const open = new Set<WebSocketConnection>();
+
+server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+  const deflate = new URL(req.url ?? '/', 'http://localhost').searchParams.get('deflate') !== '0';
+  try {
+    const connection = handleUpgrade(req, socket, head, { ...echo, perMessageDeflate: deflate });
+    if (connection) open.add(connection);
+  } catch (err) {
+    socket.destroy();
+    console.error('upgrade failed:', err);
+  }
 });
-wss.on('error', (err) => console.error('upgrade failed:', err));
 
 const { port, unix } = parseArgs(process.argv.slice(2));
 if (unix) {
   fs.rmSync(unix, { force: true });
-  server.listen(unix, () => console.log(`listening on unix:${unix}`));
+  server.listen(unix, () => {
+    fs.chmodSync(unix, 0o666); // nginx's workers (user nobody) must be able to connect
+    console.log(`listening on unix:${unix}`);
+  });
 } else {
   server.listen(port, '127.0.0.1', () => {
-    const address = server.address() as import('node:net').AddressInfo;
+    const address = server.address() as net.AddressInfo;
     console.log(`listening on http://127.0.0.1:${address.port}`);
   });
 }
 
 const shutdown = (): void => {
-  wss.close(1001);
+  for (const connection of open) connection.close(1001);
   server.close();
   setTimeout(() => process.exit(0), 200).unref();
 };

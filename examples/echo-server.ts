@@ -92,7 +92,10 @@ server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => {
 const { port, unix } = parseArgs(process.argv.slice(2));
 if (unix) {
   fs.rmSync(unix, { force: true });
-  server.listen(unix, () => console.log(`listening on unix:${unix}`));
+  server.listen(unix, () => {
+    fs.chmodSync(unix, 0o666); // nginx's workers (user nobody) must be able to connect
+    console.log(`listening on unix:${unix}`);
+  });
 } else {
   server.listen(port, '127.0.0.1', () => {
     const address = server.address() as import('node:net').AddressInfo;

@@ -54,6 +54,25 @@ bool GetBytes(Napi::Env env, Napi::Value value, std::string* storage, const uint
   return false;
 }
 
+// Values for callback arguments, made with plain N-API calls that report failure: while a worker is being
+// terminated they fail, and node-addon-api would turn that failure into a fatal error. nullptr = no value.
+napi_value MakeNumber(napi_env env, double v) {
+  napi_value r = nullptr;
+  return napi_create_double(env, v, &r) == napi_ok ? r : nullptr;
+}
+
+napi_value MakeBuffer(napi_env env, const uint8_t* data, size_t len) {
+  static const uint8_t kNothing = 0;
+  void* copy = nullptr;
+  napi_value r = nullptr;
+  return napi_create_buffer_copy(env, len, len ? data : &kNothing, &copy, &r) == napi_ok ? r : nullptr;
+}
+
+napi_value MakeBool(napi_env env, bool v) {
+  napi_value r = nullptr;
+  return napi_get_boolean(env, v, &r) == napi_ok ? r : nullptr;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -438,23 +457,34 @@ void Connection::Release() {
 }
 
 void Connection::Finish() {
-  Napi::Env env = Env();
+  napi_env env = Env();
   CloseReport r = session_->Report();
   Release();
   session_->Close();
   waiter_.Reset();
-  Napi::Object info = Napi::Object::New(env);
-  info.Set("code", Napi::Number::New(env, r.code));
-  info.Set("reason", Napi::String::New(env, r.reason));
-  info.Set("wasClean", Napi::Boolean::New(env, r.was_clean));
-  if (r.sent_code != 0) info.Set("sentCode", Napi::Number::New(env, r.sent_code));
-  info.Set("unsentMessages", Napi::Number::New(env, static_cast<double>(r.unsent_messages)));
-  info.Set("unsentBytes", Napi::Number::New(env, static_cast<double>(r.unsent_bytes)));
-  if (r.error != 0) info.Set("errno", Napi::Number::New(env, r.error));
-  if (r.timed_out) info.Set("timedOut", Napi::Boolean::New(env, true));
   Napi::FunctionReference on_close = std::move(callbacks_[kOnClose]);
   for (auto& cb : callbacks_) cb.Reset();
-  CallJs(on_close, {Napi::Number::New(env, r.code), info});
+  if (on_close.IsEmpty() || js_failed_) return;
+  // Plain N-API with checked results: this also runs while a worker is being terminated.
+  napi_value info = nullptr, reason = nullptr;
+  bool ok = napi_create_object(env, &info) == napi_ok &&
+            napi_create_string_utf8(env, r.reason.data(), r.reason.size(), &reason) == napi_ok;
+  auto set = [&](const char* name, napi_value v) {
+    ok = ok && v != nullptr && napi_set_named_property(env, info, name, v) == napi_ok;
+  };
+  set("code", MakeNumber(env, r.code));
+  set("reason", reason);
+  set("wasClean", MakeBool(env, r.was_clean));
+  if (r.sent_code != 0) set("sentCode", MakeNumber(env, r.sent_code));
+  set("unsentMessages", MakeNumber(env, static_cast<double>(r.unsent_messages)));
+  set("unsentBytes", MakeNumber(env, static_cast<double>(r.unsent_bytes)));
+  if (r.error != 0) set("errno", MakeNumber(env, r.error));
+  if (r.timed_out) set("timedOut", MakeBool(env, true));
+  if (!ok) {
+    js_failed_ = true;
+    return;
+  }
+  CallJs(on_close, {MakeNumber(env, r.code), info});
 }
 
 void Connection::Abandon(bool say_going_away) {
@@ -486,24 +516,21 @@ bool Connection::Wants(Event event) {
 void Connection::OnMessage(uint8_t rsv, uint8_t opcode, const uint8_t* data, size_t len, uint16_t status) {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  CallJs(callbacks_[kOnMsgRecv],
-         {Napi::Number::New(env, rsv), Napi::Number::New(env, opcode),
-          len ? Napi::Buffer<uint8_t>::Copy(env, data, len) : Napi::Buffer<uint8_t>::New(env, 0),
-          Napi::Number::New(env, status)});
+  CallJs(callbacks_[kOnMsgRecv], {MakeNumber(env, rsv), MakeNumber(env, opcode), MakeBuffer(env, data, len),
+                                  MakeNumber(env, status)});
 }
 
 void Connection::OnFrameStart(bool fin, uint8_t rsv, uint8_t opcode, uint64_t length) {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  CallJs(callbacks_[kOnFrameRecvStart], {Napi::Boolean::New(env, fin), Napi::Number::New(env, rsv),
-                                         Napi::Number::New(env, opcode),
-                                         Napi::Number::New(env, static_cast<double>(length))});
+  CallJs(callbacks_[kOnFrameRecvStart], {MakeBool(env, fin), MakeNumber(env, rsv), MakeNumber(env, opcode),
+                                         MakeNumber(env, static_cast<double>(length))});
 }
 
 void Connection::OnFrameChunk(const uint8_t* data, size_t len) {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  CallJs(callbacks_[kOnFrameRecvChunk], {Napi::Buffer<uint8_t>::Copy(env, data, len)});
+  CallJs(callbacks_[kOnFrameRecvChunk], {MakeBuffer(env, data, len)});
 }
 
 void Connection::OnFrameEnd() {
@@ -516,7 +543,7 @@ int Connection::CustomMask(uint8_t* buf, size_t len) {
   if (callbacks_[kGenmask].IsEmpty()) return 0;
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  Napi::Value result = CallJs(callbacks_[kGenmask], {Napi::Number::New(env, static_cast<double>(len))});
+  Napi::Value result = CallJs(callbacks_[kGenmask], {MakeNumber(env, static_cast<double>(len))});
   if (result.IsEmpty()) return -1;  // it threw; the error went to 'uncaughtException'
   if (!result.IsTypedArray() || result.As<Napi::TypedArray>().ByteLength() != len) {
     ReportError(Napi::RangeError::New(env, "genmask(len) must return a Buffer of exactly len bytes"));
@@ -531,8 +558,7 @@ FragmentChunk Connection::ReadFragment(void* token, size_t len) {
   const FragmentChunk error = {FragmentChunk::kError, nullptr, 0};
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  Napi::Value result = CallJs(*static_cast<Napi::FunctionReference*>(token),
-                              {Napi::Number::New(env, static_cast<double>(len))});
+  Napi::Value result = CallJs(*static_cast<Napi::FunctionReference*>(token), {MakeNumber(env, static_cast<double>(len))});
   if (result.IsEmpty()) return error;  // it threw
   int status = FragmentChunk::kData;
   Napi::Value chunk = result;
@@ -563,6 +589,12 @@ void Connection::ReleaseFragment(void* token) { delete static_cast<Napi::Functio
 
 Napi::Value Connection::CallJs(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
   if (fn.IsEmpty() || js_failed_) return Napi::Value();
+  for (napi_value arg : args) {
+    if (arg == nullptr) {  // an argument could not be made: the environment is terminating
+      js_failed_ = true;
+      return Napi::Value();
+    }
+  }
   Napi::Env env = Env();
   if (callback_scope_ == nullptr) {
     // One scope per Process(): nextTicks and microtasks run once, after every message of this event.

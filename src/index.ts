@@ -20,3 +20,7 @@ export type { ConnectOptions } from './client.js';
 export { HandshakeError } from './errors.js';
 export type { HandshakeErrorCode } from './errors.js';
 export type { NegotiatedDeflate, PerMessageDeflateOptions } from './permessage-deflate.js';
+export { adoptSocket, detachSocket, isSocketHandoffMessage, SocketHandoff, upgradeForHandoff } from './handoff.js';
+export type { AdoptOptions, HandoffDetails, HandoffRequestInfo, SocketHandoffMessage, UpgradeHandoffOptions } from './handoff.js';
+export { WorkerPool } from './worker-pool.js';
+export type { PooledConnectionInfo, PoolWorkerModule, WorkerPoolOptions } from './worker-pool.js';

@@ -12,6 +12,10 @@ export const SCENARIOS = [
   { name: 'latency', kind: 'echo', conns: 1, inflight: 1, size: 64, text: false },
   { name: 'small', kind: 'echo', conns: 100, inflight: 1, size: 64, text: false },
   { name: 'pipelined', kind: 'echo', conns: 100, inflight: 10, size: 64, text: false },
+  // The pipelined load against the server that serves connections on N worker threads (issue 8), beside the
+  // single-threaded server; only the servers listed run it.
+  { name: 'pipelined-threads', kind: 'echo', conns: 100, inflight: 10, size: 64, text: false,
+    servers: ['ours', 'ours-t1', 'ours-t2'] },
   { name: 'large', kind: 'echo', conns: 10, inflight: 4, size: 65536, text: false },
   { name: 'deflate', kind: 'echo', conns: 100, inflight: 10, size: 1024, text: true, deflate: true },
   { name: 'idle', kind: 'idle', conns: 5000 },

@@ -12,6 +12,16 @@ const LISTENING = /^listening on http:\/\/127\.0\.0\.1:(\d+)/;
 export function serverCatalog({ repoDir, benchDir, cServer }) {
   // BENCH_OURS_SERVER: another script with the same CLI, e.g. a branch's build, to compare.
   const ours = process.env.BENCH_OURS_SERVER || join(repoDir, 'dist', 'examples', 'echo-server-helpers.js');
+  const threaded = join(repoDir, 'dist', 'examples', 'echo-server-threads.js');
+  // Upgrades on the main thread, serves on N worker threads; run only by the scenarios that name it.
+  const oursThreads = (n) => ({
+    label: `ours, ${n} worker thread${n > 1 ? 's' : ''}`,
+    available: existsSync(threaded),
+    missing: `${threaded} not built yet (npm run build)`,
+    command: () => [process.execPath, [threaded, '--port', '0', '--threads', String(n)]],
+    deflate: 'self',
+    scenarioOnly: true,
+  });
   return {
     ours: {
       label: 'ours (wslay binding)',
@@ -20,6 +30,8 @@ export function serverCatalog({ repoDir, benchDir, cServer }) {
       command: () => [process.execPath, [ours, '--port', '0']],
       deflate: 'self',
     },
+    'ours-t1': oursThreads(1),
+    'ours-t2': oursThreads(2),
     ws: {
       label: 'ws + bufferutil',
       available: true,

@@ -1,0 +1,240 @@
+// Moving an upgraded socket to another thread. worker_threads cannot transfer a net.Socket, but fd numbers are
+// process-wide, so the fd itself can travel in a postMessage.
+//
+// Ownership, so that exactly one close happens on every descriptor whatever the receiver does:
+//   1. The sender detaches the socket into a SocketHandoff, which owns a duplicate of its fd (copy A), and posts
+//      `handoff.message` (plain data: structured-clone safe).
+//   2. The receiver calls adoptSocket(message): it duplicates A into its own copy B, which its WebSocketConnection
+//      owns, and then tells the sender (adopted or not).
+//   3. The sender calls handoff.release() on that answer, or once the receiving thread has exited (its 'exit'
+//      event): the message was never delivered or never adopted, and A is the only copy left.
+// The socket stays open through A until B exists, and nothing can close a number the receiver is about to
+// duplicate: A is released only after the receiver can no longer touch it.
+import type * as http from 'node:http';
+import type * as net from 'node:net';
+
+import { WebSocketConnection, type WebSocketConnectionOptions } from './connection.js';
+import { buildUpgradeResponse, type ExtraHeaders, formatHttpResponse, validateUpgradeRequest } from './handshake.js';
+import { native } from './native.js';
+import { negotiateServer, type NegotiatedDeflate, type PerMessageDeflateOptions, resolveDeflateOption } from './permessage-deflate.js';
+import { takeOverSocket } from './socket-handover.js';
+
+/** Tags a SocketHandoffMessage, so a receiver can tell it from its other messages. */
+export const HANDOFF_KIND = 'wslay:socket-handoff';
+
+/** What the receiving thread may want to know of the upgrade request (the socket itself stays behind). */
+export interface HandoffRequestInfo {
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  remoteAddress: string;
+  remotePort: number;
+}
+
+/** The part of a SocketHandoff that crosses postMessage. */
+export interface SocketHandoffMessage {
+  readonly kind: typeof HANDOFF_KIND;
+  /** Unique within the sending thread: the receiver echoes it back when it answers. */
+  readonly id: number;
+  /** The sender's copy of the socket fd; the receiver duplicates it and never closes it. */
+  readonly fd: number;
+  /** Bytes already read past the handshake (may be empty). */
+  readonly head: Uint8Array;
+  /** The subprotocol agreed in the handshake ('' for none). */
+  readonly protocol: string;
+  /** 'permessage-deflate' when negotiated, else ''. */
+  readonly extensions: string;
+  /** The negotiated permessage-deflate parameters, for the receiver's connection. */
+  readonly perMessageDeflate: NegotiatedDeflate | undefined;
+  readonly request: HandoffRequestInfo | undefined;
+}
+
+/** What the handshake agreed, carried along with the socket. */
+export interface HandoffDetails {
+  protocol?: string;
+  perMessageDeflate?: NegotiatedDeflate;
+  request?: HandoffRequestInfo;
+}
+
+let nextId = 1;
+
+/**
+ * An upgraded socket detached from Node, ready to be adopted by another thread. It owns its fd until release(),
+ * which closes it exactly once (later calls do nothing). Release it when the receiver has answered (adopted or
+ * refused), or once the receiving thread has exited, never before: the receiver duplicates the fd number.
+ */
+export class SocketHandoff {
+  #fd: number;
+  readonly message: SocketHandoffMessage;
+
+  /** Takes ownership of `fd`, a connected stream socket; `head` is copied. */
+  constructor(fd: number, head: Uint8Array | undefined, details: HandoffDetails = {}) {
+    if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) throw new TypeError('fd must be a non-negative integer');
+    this.#fd = fd;
+    this.message = {
+      kind: HANDOFF_KIND,
+      id: nextId++,
+      fd,
+      // A copy: an upgrade's head is often a slice of Node's shared buffer pool.
+      head: head ? new Uint8Array(head) : new Uint8Array(0),
+      protocol: details.protocol ?? '',
+      extensions: details.perMessageDeflate ? 'permessage-deflate' : '',
+      perMessageDeflate: details.perMessageDeflate,
+      request: details.request,
+    };
+  }
+
+  /** The owned fd, or -1 once released. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  get head(): Uint8Array {
+    return this.message.head;
+  }
+
+  get released(): boolean {
+    return this.#fd < 0;
+  }
+
+  /** Closes this thread's copy of the socket. The peer sees the connection end only if no receiver holds one. */
+  release(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    native.closeFd(fd);
+  }
+}
+
+/** True for a SocketHandoffMessage (after a structured clone, too). */
+export function isSocketHandoffMessage(value: unknown): value is SocketHandoffMessage {
+  const m = value as Partial<SocketHandoffMessage> | null;
+  return (
+    typeof m === 'object' &&
+    m !== null &&
+    m.kind === HANDOFF_KIND &&
+    typeof m.id === 'number' &&
+    typeof m.fd === 'number' &&
+    m.head instanceof Uint8Array
+  );
+}
+
+/**
+ * Detaches an upgraded socket (whose 101 response has been written) into a SocketHandoff, without creating a
+ * connection on this thread: pending writes are flushed first, every byte Node already read joins `head`, and the
+ * Node socket is destroyed without ending the TCP connection. Rejects when the socket closes first.
+ */
+export function detachSocket(
+  socket: net.Socket,
+  head: Uint8Array | undefined,
+  details: HandoffDetails = {},
+): Promise<SocketHandoff> {
+  return new Promise((resolve, reject) => {
+    takeOverSocket(socket, head, {
+      attach(fd, bytes) {
+        let own: number;
+        try {
+          own = native.dupSocketFd(fd);
+        } catch (err) {
+          reject(err);
+          return;
+        }
+        resolve(new SocketHandoff(own, bytes, details));
+      },
+      abort: reject,
+    });
+  });
+}
+
+/** Options of the receiver's connection: everything but what the handoff itself decides. */
+export type AdoptOptions = Omit<
+  WebSocketConnectionOptions,
+  'fd' | 'socket' | 'head' | 'type' | 'perMessageDeflate' | 'allowedRsv'
+>;
+
+/**
+ * The receiving side: opens a server WebSocketConnection on this thread's loop from a handoff message, on a
+ * duplicate of its fd, with the negotiated protocol and permessage-deflate. The caller must then tell the sender,
+ * also when this throws (TypeError when the fd is not a socket, or bad options): the sender's copy is released on
+ * that answer.
+ */
+export function adoptSocket(message: SocketHandoffMessage, options: AdoptOptions = {}): WebSocketConnection {
+  if (!isSocketHandoffMessage(message)) throw new TypeError('not a socket handoff message');
+  const fd = native.dupSocketFd(message.fd);
+  let connection: WebSocketConnection;
+  try {
+    connection = new WebSocketConnection({
+      ...options,
+      fd,
+      head: message.head.length > 0 ? message.head : undefined,
+      type: 'server',
+      perMessageDeflate: message.perMessageDeflate,
+    });
+  } catch (err) {
+    // The constructor takes the fd only once it succeeds.
+    native.closeFd(fd);
+    throw err;
+  }
+  connection.protocol = message.protocol;
+  connection.extensions = message.extensions;
+  return connection;
+}
+
+/** The handshake options of handleUpgrade; the connection options belong to the receiver (adoptSocket). */
+export interface UpgradeHandoffOptions {
+  /** Subprotocols this server speaks; the first one the client offers (in the client's order) is chosen. */
+  protocols?: readonly string[];
+  /** Chooses the subprotocol instead: return one of `offered`, or undefined/false for none. */
+  handleProtocols?: (offered: string[], req: http.IncomingMessage) => string | undefined | false;
+  /** Extra headers for the 101 response. */
+  headers?: ExtraHeaders;
+  /** permessage-deflate (RFC 7692), negotiated when the client offers it. Default false. */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+}
+
+/**
+ * handleUpgrade for another thread: validates the request (bad ones get 400, or 426 for another version, and
+ * resolve to undefined), negotiates the subprotocol and permessage-deflate, writes the 101 response and detaches
+ * the socket into a SocketHandoff that carries what was agreed.
+ */
+export async function upgradeForHandoff(
+  req: http.IncomingMessage,
+  socket: net.Socket,
+  head: Uint8Array,
+  options: UpgradeHandoffOptions = {},
+): Promise<SocketHandoff | undefined> {
+  const deflateOptions = resolveDeflateOption(options.perMessageDeflate);
+  const request = validateUpgradeRequest(req);
+  if (!request.ok) {
+    socket.on('error', () => socket.destroy());
+    socket.end(formatHttpResponse(request.status, request.headers, request.body), () => socket.destroy());
+    return undefined;
+  }
+  let protocol: string | undefined;
+  if (options.handleProtocols) {
+    const chosen = options.handleProtocols([...request.protocols], req);
+    if (typeof chosen === 'string') {
+      if (!request.protocols.includes(chosen)) throw new Error(`handleProtocols chose ${chosen}, which was not offered`);
+      protocol = chosen;
+    }
+  } else if (options.protocols) {
+    const offered = options.protocols;
+    protocol = request.protocols.find((p) => offered.includes(p));
+  }
+  const deflate = deflateOptions ? negotiateServer(request.extensions, deflateOptions) : null;
+  // Read before the socket is destroyed by the detach.
+  const info: HandoffRequestInfo = {
+    url: req.url ?? '/',
+    headers: { ...req.headers },
+    remoteAddress: socket.remoteAddress ?? '',
+    remotePort: socket.remotePort ?? 0,
+  };
+  socket.write(
+    buildUpgradeResponse({
+      key: request.key,
+      protocol,
+      extensions: deflate ? [deflate.response] : undefined,
+      headers: options.headers,
+    }),
+  );
+  return detachSocket(socket, head, { protocol, perMessageDeflate: deflate?.negotiated, request: info });
+}
