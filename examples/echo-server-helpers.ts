@@ -11,15 +11,7 @@ import * as path from 'node:path';
 
 import { handleUpgrade, type HandleUpgradeOptions, Opcode, type WebSocketConnection } from 'wslay';
 
-function parseArgs(argv: string[]): { port: number; unix?: string } {
-  let port = Number(process.env.PORT ?? 9001);
-  let unix: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--port') port = Number(argv[++i]);
-    else if (argv[i] === '--unix') unix = argv[++i];
-  }
-  return { port, unix };
-}
+import { listen, parseArgs } from './listen.js';
 
 const page = path.join(__dirname, '..', '..', 'examples', 'public', 'index.html');
 
@@ -55,19 +47,7 @@ server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffe
   }
 });
 
-const { port, unix } = parseArgs(process.argv.slice(2));
-if (unix) {
-  fs.rmSync(unix, { force: true });
-  server.listen(unix, () => {
-    fs.chmodSync(unix, 0o666); // nginx's workers (user nobody) must be able to connect
-    console.log(`listening on unix:${unix}`);
-  });
-} else {
-  server.listen(port, '127.0.0.1', () => {
-    const address = server.address() as net.AddressInfo;
-    console.log(`listening on http://127.0.0.1:${address.port}`);
-  });
-}
+listen(server, parseArgs());
 
 const shutdown = (): void => {
   for (const connection of open) connection.close(1001);

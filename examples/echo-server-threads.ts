@@ -5,7 +5,6 @@
 //   node dist/examples/echo-server-threads.js [--port 9001] [--unix /path/app.sock] [--threads N]
 //
 // --threads defaults to the number of cores.
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type * as net from 'node:net';
 import * as os from 'node:os';
@@ -13,20 +12,11 @@ import * as path from 'node:path';
 
 import { WorkerPool } from 'wslay';
 
-function parseArgs(argv: string[]): { port: number; unix?: string; threads: number } {
-  let port = Number(process.env.PORT ?? 9001);
-  let unix: string | undefined;
-  let threads = os.availableParallelism();
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--port') port = Number(argv[++i]);
-    else if (argv[i] === '--unix') unix = argv[++i];
-    else if (argv[i] === '--threads') threads = Number(argv[++i]);
-  }
-  return { port, unix, threads };
-}
+import { listen, parseArgs } from './listen.js';
 
 async function main(): Promise<void> {
-  const { port, unix, threads } = parseArgs(process.argv.slice(2));
+  const args = parseArgs();
+  const threads = process.argv.includes('--threads') ? args.threads : os.availableParallelism();
   const pool = new WorkerPool({ module: path.join(__dirname, 'echo-worker.js'), threads });
   pool.on('workerError', (err, index) => console.error(`worker ${index}:`, err));
   pool.on('workerExit', (code, index) => code !== 0 && console.error(`worker ${index} exited with code ${code}`));
@@ -40,18 +30,7 @@ async function main(): Promise<void> {
     pool.handleUpgrade(req, socket, head, { perMessageDeflate: true }).catch((err) => console.error('upgrade failed:', err));
   });
 
-  if (unix) {
-    fs.rmSync(unix, { force: true });
-    server.listen(unix, () => {
-      fs.chmodSync(unix, 0o666); // nginx's workers (user nobody) must be able to connect
-      console.log(`listening on unix:${unix} (${threads} threads)`);
-    });
-  } else {
-    server.listen(port, '127.0.0.1', () => {
-      const address = server.address() as net.AddressInfo;
-      console.log(`listening on http://127.0.0.1:${address.port}`);
-    });
-  }
+  listen(server, args, ` (${threads} threads)`);
 
   const shutdown = (): void => {
     server.close();

@@ -7,24 +7,15 @@
 // takeover); node:zlib's synchronous calls start a fresh stream each time, so this server answers with
 // server_no_context_takeover and client_no_context_takeover, which RFC 7692 lets a server add on its own.
 import * as http from 'node:http';
-import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { isUtf8 } from 'node:buffer';
 
 import { acceptKey, Opcode, RSV1, WebSocketConnection } from 'wslay';
 
+import { listen, parseArgs } from './listen.js';
+
 const MAX_SIZE = 2 ** 31 - 1;
 const INFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
-
-function parseArgs(argv: string[]): { port: number; unix?: string } {
-  let port = Number(process.env.PORT ?? 9001);
-  let unix: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--port') port = Number(argv[++i]);
-    else if (argv[i] === '--unix') unix = argv[++i];
-  }
-  return { port, unix };
-}
 
 const server = http.createServer((req, res) => {
   res.writeHead(200, { 'access-control-allow-origin': String(req.headers.origin ?? '*') });
@@ -89,16 +80,4 @@ server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => {
   });
 });
 
-const { port, unix } = parseArgs(process.argv.slice(2));
-if (unix) {
-  fs.rmSync(unix, { force: true });
-  server.listen(unix, () => {
-    fs.chmodSync(unix, 0o666); // nginx's workers (user nobody) must be able to connect
-    console.log(`listening on unix:${unix}`);
-  });
-} else {
-  server.listen(port, '127.0.0.1', () => {
-    const address = server.address() as import('node:net').AddressInfo;
-    console.log(`listening on http://127.0.0.1:${address.port}`);
-  });
-}
+listen(server, parseArgs());

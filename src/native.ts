@@ -3,6 +3,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import type { DeflateParams } from './permessage-deflate.js';
+
 /** The C++ class behind WebSocketConnection (native/connection.h). Methods with `_` are internal. */
 export declare class NativeConnection {
   constructor(options: NativeOptions);
@@ -31,15 +33,7 @@ export interface NativeOptions {
   maxPendingPongs: number;
   allowedRsv: number;
   maxBackpressure: number;
-  deflate?: {
-    compressWindowBits: number;
-    decompressWindowBits: number;
-    compressNoContextTakeover: boolean;
-    decompressNoContextTakeover: boolean;
-    level: number;
-    memLevel: number;
-    threshold: number;
-  };
+  deflate?: DeflateParams & { threshold: number };
 }
 
 /** Callback slots, in the order of native/connection.h's `Slot`. */
