@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <cstring>
 
 #include "connection.h"
 
@@ -19,6 +20,7 @@ AddonData::AddonData(Napi::Env env) : env_(env) {
 }
 
 AddonData::~AddonData() {
+  if (slab_ != nullptr) napi_delete_reference(env_, slab_);
   // Normally the hook has run; if Node deletes the instance data first, end everything now.
   if (cleanup_hook_ != nullptr) {
     napi_remove_async_cleanup_hook(cleanup_hook_);
@@ -51,6 +53,29 @@ void AddonData::OnAllHandlesClosed() {
   napi_async_cleanup_hook_handle handle = closing_hook;
   closing_hook = nullptr;
   if (handle != nullptr) napi_remove_async_cleanup_hook(handle);
+}
+
+bool AddonData::CopyToJs(napi_env env, const uint8_t* data, size_t len, napi_value* array_buffer, size_t* offset) {
+  void* base = nullptr;
+  if (len > kPooledMax) {
+    if (napi_create_arraybuffer(env, len, &base, array_buffer) != napi_ok) return false;
+    std::memcpy(base, data, len);
+    *offset = 0;
+    return true;
+  }
+  if (slab_ == nullptr || slab_used_ + len > kSlabSize) {
+    if (napi_create_arraybuffer(env, kSlabSize, &base, array_buffer) != napi_ok) return false;
+    if (slab_ != nullptr) napi_delete_reference(env, slab_);
+    napi_create_reference(env, *array_buffer, 1, &slab_);
+    slab_base_ = static_cast<uint8_t*>(base);
+    slab_used_ = 0;
+  } else if (napi_get_reference_value(env, slab_, array_buffer) != napi_ok || *array_buffer == nullptr) {
+    return false;
+  }
+  if (len) std::memcpy(slab_base_ + slab_used_, data, len);
+  *offset = slab_used_;
+  slab_used_ += (len + 7) & ~size_t{7};  // keep views 8-byte aligned
+  return true;
 }
 
 void AddonData::Defer(Connection* connection) {

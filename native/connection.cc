@@ -522,8 +522,14 @@ bool Connection::Wants(Event event) {
 void Connection::OnMessage(uint8_t rsv, uint8_t opcode, const uint8_t* data, size_t len, uint16_t status) {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  CallJs(callbacks_[kOnMsgRecv], {MakeNumber(env, rsv), MakeNumber(env, opcode), MakeBuffer(env, data, len),
-                                  MakeNumber(env, status)});
+  // The slot holds WebSocketConnection's deliverMessage, which wraps (arrayBuffer, offset, length) in a Buffer
+  // and calls the user's onMsgRecv.
+  napi_value array_buffer = nullptr;
+  size_t offset = 0;
+  if (!data_->CopyToJs(env, data, len, &array_buffer, &offset)) array_buffer = nullptr;
+  CallJs(callbacks_[kOnMsgRecv], {array_buffer, MakeNumber(env, static_cast<double>(offset)),
+                                  MakeNumber(env, static_cast<double>(len)), MakeNumber(env, rsv),
+                                  MakeNumber(env, opcode), MakeNumber(env, status)});
 }
 
 void Connection::OnFrameStart(bool fin, uint8_t rsv, uint8_t opcode, uint64_t length) {

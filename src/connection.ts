@@ -171,7 +171,21 @@ export class WebSocketConnection extends native.NativeConnection {
   set onMsgRecv(fn: OnMsgRecv | undefined) {
     checkCallback('onMsgRecv', fn);
     this.#onMsgRecv = fn ?? undefined;
-    this._setCallback(CallbackSlot.onMsgRecv, this.#onMsgRecv);
+    this._setCallback(CallbackSlot.onMsgRecv, this.#onMsgRecv ? WebSocketConnection.#deliverMessage : undefined);
+  }
+
+  // What the native side calls for each message: small messages arrive as a view into a shared slab (see
+  // native/addon_data.h), so a Buffer view is made here instead of an ArrayBuffer per message in C++.
+  static #deliverMessage(
+    this: WebSocketConnection,
+    slab: ArrayBuffer,
+    offset: number,
+    length: number,
+    rsv: number,
+    opcode: number,
+    statusCode: number,
+  ): void {
+    this.#onMsgRecv?.call(this, rsv, opcode, Buffer.from(slab, offset, length), statusCode);
   }
   /** Called once, after the fd is closed: `(code, info)`. */
   get onClose(): OnClose | undefined {
