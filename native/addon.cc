@@ -45,6 +45,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   Napi::Function connection = Connection::DefineClass(env);
   data->connection_class = Napi::Persistent(connection);
   exports.Set("NativeConnection", connection);
+  exports.Set("queueMsg", Napi::Function::New(env, Connection::QueueMsgByHandle, "queueMsg"));
   exports.Set("dupSocketFd", Napi::Function::New(env, DupSocketFd, "dupSocketFd"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   return exports;

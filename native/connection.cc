@@ -90,6 +90,7 @@ Napi::Function Connection::DefineClass(Napi::Env env) {
       {
           InstanceMethod<&Connection::Attach>("_attach"),
           InstanceMethod<&Connection::QueueMsg>("_queueMsg"),
+          InstanceMethod<&Connection::Handle>("_handle"),
           InstanceMethod<&Connection::QueueFragmented>("_queueFragmented"),
           InstanceMethod<&Connection::Wait>("_wait"),
           InstanceMethod<&Connection::Close>("_close"),
@@ -242,10 +243,27 @@ void Connection::ThrowQueueError(Napi::Env env, QueueResult result) {
 }
 
 Napi::Value Connection::QueueMsg(const Napi::CallbackInfo& info) {
+  return Queue(info.Env(), info[0], info[1], info[2]);
+}
+
+Napi::Value Connection::Handle(const Napi::CallbackInfo& info) {
+  return Napi::External<Connection>::New(info.Env(), this);
+}
+
+Napi::Value Connection::QueueMsgByHandle(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!info[0].IsExternal()) {
+    Napi::TypeError::New(env, "not a WebSocketConnection handle").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  // The External lives in a field of the connection's JS object, so the object (and this C++ object) is alive.
+  return info[0].As<Napi::External<Connection>>().Data()->Queue(env, info[1], info[2], info[3]);
+}
+
+Napi::Value Connection::Queue(Napi::Env env, Napi::Value data_value, Napi::Value opcode_value, Napi::Value rsv_value) {
   if (!CheckOpen(env)) return env.Undefined();
-  uint32_t opcode = info[1].As<Napi::Number>().Uint32Value();
-  uint32_t rsv = info[2].As<Napi::Number>().Uint32Value();
+  uint32_t opcode = opcode_value.As<Napi::Number>().Uint32Value();
+  uint32_t rsv = rsv_value.As<Napi::Number>().Uint32Value();
   if (opcode != WSLAY_TEXT_FRAME && opcode != WSLAY_BINARY_FRAME && opcode != WSLAY_PING && opcode != WSLAY_PONG) {
     Napi::RangeError::New(env, "opcode must be TEXT (1), BINARY (2), PING (9) or PONG (10); use close() to close")
         .ThrowAsJavaScriptException();
@@ -258,7 +276,7 @@ Napi::Value Connection::QueueMsg(const Napi::CallbackInfo& info) {
   std::string storage;
   const uint8_t* data = nullptr;
   size_t len = 0;
-  if (!GetBytes(env, info[0], &storage, &data, &len)) {
+  if (!GetBytes(env, data_value, &storage, &data, &len)) {
     Napi::TypeError::New(env, "message must be a string, Buffer, TypedArray, DataView or ArrayBuffer")
         .ThrowAsJavaScriptException();
     return env.Undefined();

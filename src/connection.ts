@@ -4,7 +4,7 @@ import * as buffer from 'node:buffer';
 import type * as net from 'node:net';
 
 import { FragmentedStatus, isValidCloseCode, MAX_CLOSE_REASON_BYTES, Opcode, RSV1 } from './constants.js';
-import { CallbackSlot, native } from './native.js';
+import { CallbackSlot, native, type NativeHandle } from './native.js';
 import { deflateParamsFor, type NegotiatedDeflate } from './permessage-deflate.js';
 import { checkSocket, takeOverSocket } from './socket-handover.js';
 
@@ -88,6 +88,8 @@ export interface WebSocketConnectionOptions {
   onFrameRecvEnd?: OnFrameRecvEnd;
 }
 
+const queueMsgByHandle = native.queueMsg;
+
 function checkNumber(name: string, value: unknown, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -111,6 +113,7 @@ export class WebSocketConnection extends native.NativeConnection {
   #onFrameRecvStart?: OnFrameRecvStart;
   #onFrameRecvChunk?: OnFrameRecvChunk;
   #onFrameRecvEnd?: OnFrameRecvEnd;
+  readonly #handle: NativeHandle;
   /** The subprotocol agreed in the handshake ('' for none), set by handleUpgrade and connect. */
   protocol = '';
   /** The extensions agreed in the handshake, e.g. 'permessage-deflate' ('' for none). */
@@ -143,6 +146,7 @@ export class WebSocketConnection extends native.NativeConnection {
         ? { ...deflateParamsFor(type, options.perMessageDeflate), threshold: options.perMessageDeflate.threshold }
         : undefined,
     });
+    this.#handle = this._handle();
     this.onMsgRecv = options.onMsgRecv;
     this.onClose = options.onClose;
     this.genmask = options.genmask;
@@ -233,12 +237,12 @@ export class WebSocketConnection extends native.NativeConnection {
   /** Queues a message (copied now, sent when the socket is writable). Opcodes: TEXT, BINARY, PING, PONG.
    *  Returns false, queueing nothing, when `maxBackpressure` bytes are already waiting. */
   queueMsg(msg: MessageData, opcode: number = Opcode.TEXT): boolean {
-    return this._queueMsg(msg, opcode, 0);
+    return queueMsgByHandle(this.#handle, msg, opcode, 0);
   }
 
   /** Like queueMsg with RSV bits set (default RSV1), for an extension implemented by the caller. */
   queueMsgEx(msg: MessageData, opcode: number = Opcode.TEXT, rsv: number = RSV1): boolean {
-    return this._queueMsg(msg, opcode, rsv);
+    return queueMsgByHandle(this.#handle, msg, opcode, rsv);
   }
 
   /** Queues a message whose data `source(len)` produces chunk by chunk; each chunk becomes one frame. */

@@ -10,6 +10,7 @@ export declare class NativeConnection {
   constructor(options: NativeOptions);
   _attach(fd: number, head: Uint8Array | undefined, duplicate: boolean): void;
   _queueMsg(data: string | ArrayBufferView | ArrayBuffer, opcode: number, rsv: number): boolean;
+  _handle(): NativeHandle;
   _queueFragmented(source: (len: number) => unknown, opcode: number, rsv: number): void;
   _wait(cb: () => void): void;
   _close(code: number | undefined, reason: Uint8Array | undefined): void;
@@ -56,8 +57,13 @@ function packageRoot(): string {
   return dir;
 }
 
+/** An opaque pointer to a NativeConnection, for the hot path (queueMsg) without a method lookup. */
+export type NativeHandle = { readonly __nativeHandle: unique symbol };
+
 export interface NativeModule {
   NativeConnection: typeof NativeConnection;
+  /** Same as NativeConnection#_queueMsg, addressed by handle. */
+  queueMsg(handle: NativeHandle, data: string | ArrayBufferView | ArrayBuffer, opcode: number, rsv: number): boolean;
   /** A close-on-exec duplicate of a stream socket fd (throws TypeError for anything else). */
   dupSocketFd(fd: number): number;
   /** Closes an fd; true on success. */
