@@ -74,6 +74,22 @@ napi_value MakeBuffer(napi_env env, const uint8_t* data, size_t len) {
   return napi_create_buffer_copy(env, len, len ? data : &kNothing, &copy, &r) == napi_ok ? r : nullptr;
 }
 
+// An opcode or rsv argument: an integer in [0, max]. Throws (TypeError / RangeError) and returns false otherwise.
+bool GetSmallInt(Napi::Env env, Napi::Value value, uint32_t max, const char* name, uint32_t* out) {
+  if (!value.IsNumber()) {
+    Napi::TypeError::New(env, std::string(name) + " must be a number").ThrowAsJavaScriptException();
+    return false;
+  }
+  double d = value.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= max && d == static_cast<double>(static_cast<uint32_t>(d)))) {
+    Napi::RangeError::New(env, std::string(name) + " must be an integer from 0 to " + std::to_string(max))
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = static_cast<uint32_t>(d);
+  return true;
+}
+
 napi_value MakeBool(napi_env env, bool v) {
   napi_value r = nullptr;
   return napi_get_boolean(env, v, &r) == napi_ok ? r : nullptr;
@@ -262,8 +278,10 @@ Napi::Value Connection::QueueMsgByHandle(const Napi::CallbackInfo& info) {
 
 Napi::Value Connection::Queue(Napi::Env env, Napi::Value data_value, Napi::Value opcode_value, Napi::Value rsv_value) {
   if (!CheckOpen(env)) return env.Undefined();
-  uint32_t opcode = opcode_value.As<Napi::Number>().Uint32Value();
-  uint32_t rsv = rsv_value.As<Napi::Number>().Uint32Value();
+  uint32_t opcode = 0, rsv = 0;
+  if (!GetSmallInt(env, opcode_value, 15, "opcode", &opcode) || !GetSmallInt(env, rsv_value, 7, "rsv", &rsv)) {
+    return env.Undefined();
+  }
   if (opcode != WSLAY_TEXT_FRAME && opcode != WSLAY_BINARY_FRAME && opcode != WSLAY_PING && opcode != WSLAY_PONG) {
     Napi::RangeError::New(env, "opcode must be TEXT (1), BINARY (2), PING (9) or PONG (10); use close() to close")
         .ThrowAsJavaScriptException();
@@ -303,8 +321,10 @@ Napi::Value Connection::QueueFragmented(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "source must be a function").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  uint32_t opcode = info[1].As<Napi::Number>().Uint32Value();
-  uint32_t rsv = info[2].As<Napi::Number>().Uint32Value();
+  uint32_t opcode = 0, rsv = 0;
+  if (!GetSmallInt(env, info[1], 15, "opcode", &opcode) || !GetSmallInt(env, info[2], 7, "rsv", &rsv)) {
+    return env.Undefined();
+  }
   if (opcode != WSLAY_TEXT_FRAME && opcode != WSLAY_BINARY_FRAME) {
     Napi::RangeError::New(env, "a fragmented message must be TEXT (1) or BINARY (2)").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -424,6 +444,9 @@ void Connection::Process(int events) {
   if (session_->IsOver()) {
     Finish();
   } else {
+    // Input kept in memory (reading paused for pong backpressure, then resumed by the write side in the same
+    // step) gets no readiness from the fd: run it on the next turn.
+    if (session_->HasPendingInput()) data_->Defer(this);
     UpdatePoll();
     if (session_->IsClosing() && !close_timer_) StartCloseTimer();  // a peer that never answers or never reads
     MaybeFireWaiter();

@@ -228,7 +228,9 @@ int Session::WantedEvents() const {
 }
 
 bool Session::HasPendingInput() const {
-  return !read_paused_ && (HasHeld() || kept_offset_ < kept_input_.size());
+  if (read_paused_ || ctx_ == nullptr || fatal_) return false;
+  if (HasHeld()) return true;
+  return kept_offset_ < kept_input_.size() && !pong_backpressure_ && wslay_event_want_read(ctx_);
 }
 
 bool Session::SendQueueEmpty() const {
@@ -257,7 +259,12 @@ CloseReport Session::Report() const {
   }
   r.reason = recv_reason_;
   r.was_clean = close_sent && recv_code_ != 0 && io_error_ == 0;
-  r.unsent_messages = QueuedCount();
+  // Frames the user queued and that were not written. wslay's count also holds a close frame it queued by itself
+  // (on a failed read, or to fail the connection) or we queued for it; that one is not a message of the user's.
+  // Automatic pongs are counted too (wslay does not tell them apart).
+  bool close_waiting = ctx_ != nullptr && !close_sent && wslay_event_get_write_enabled(ctx_) &&
+                       (close_queued_ || recv_failed_ || (!wslay_event_want_read(ctx_) && !read_shut_));
+  r.unsent_messages = QueuedCount() - (close_waiting && QueuedCount() > 0 ? 1 : 0);
   r.unsent_bytes = BufferedAmount();
   r.error = io_error_;
   r.timed_out = timed_out_;
@@ -293,6 +300,7 @@ void Session::ReadPhase() {
   }
   if (r != 0) {
     fatal_ = true;
+    recv_failed_ = true;  // wslay queued a code-less close frame on its way out
     // Not our I/O: a framing error found by wslay's frame layer (bad length encoding, oversized or fragmented
     // control frame). wslay would answer with a code-less close; RFC 6455 wants 1002.
     if (r == WSLAY_ERR_CALLBACK_FAILURE && !eof_ && io_error_ == 0) FailRaw(1002);

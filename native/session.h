@@ -205,6 +205,7 @@ class Session {
   int io_error_ = 0;
   bool fatal_ = false;            // wslay returned an error, or the host aborted: nothing more can happen
   bool timed_out_ = false;
+  bool recv_failed_ = false;      // wslay_event_recv returned an error
   bool close_requested_ = false;  // close() was called
   bool close_queued_ = false;     // a close frame is in wslay's queue (ours, an echo, or a failure)
   uint16_t close_code_ = 0;

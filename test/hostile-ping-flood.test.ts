@@ -1,0 +1,92 @@
+// A ping flood from a peer that never reads: every ping makes wslay queue a pong that cannot be written once the
+// peer's receive buffer and ours are full. maxPendingPongs bounds that queue by pausing reading, so while the peer
+// floods for ~2 s the server's queue (queuedCount, bufferedAmount) and RSS stay bounded; when the peer finally reads,
+// the pongs drain and the connection works again.
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { Opcode } from '../src/index.js';
+import { clientFrame } from './helpers/frames.js';
+import { rawClient, type RawPeer } from './helpers/raw-peer.js';
+import { startServer, type TestServer } from './helpers/server.js';
+import { delay, waitFor } from './helpers/wait.js';
+import { MiB, rssBound, rssBytes } from './hostile/memory.js';
+
+let server: TestServer;
+let peer: RawPeer | undefined;
+
+afterEach(async () => {
+  peer?.destroy();
+  peer = undefined;
+  await server?.stop();
+});
+
+describe('ping flood from a peer that never reads', () => {
+  it('maxPendingPongs bounds the pong queue and RSS; reading resumes once the peer reads', async () => {
+    const MAX_PONGS = 64;
+    server = await startServer({ maxPendingPongs: MAX_PONGS });
+    peer = await rawClient(server.port, undefined, { read: false });
+    const ep = await server.nextEndpoint();
+    const ping = clientFrame(Opcode.PING, Buffer.alloc(125, 0x70)); // the largest pong each
+    const burst = Buffer.concat(Array.from({ length: 1000 }, () => ping));
+
+    const rssBefore = rssBytes();
+    let maxQueued = 0;
+    let maxBuffered = 0;
+    let peerBlocked = 0;
+    let pings = 0;
+    const started = Date.now();
+    while (Date.now() - started < 2000) {
+      // Flood as fast as our own send buffer takes it; past that, Node would queue in this process, which says
+      // nothing about the server.
+      if (peer.socket.writableLength < 4 * MiB) {
+        peer.send(burst);
+        pings += 1000;
+      } else {
+        peerBlocked++;
+      }
+      maxQueued = Math.max(maxQueued, ep.conn.queuedCount());
+      maxBuffered = Math.max(maxBuffered, ep.conn.bufferedAmount);
+      await delay(2);
+    }
+    const rssGrowth = rssBytes() - rssBefore;
+    expect(peerBlocked, 'the flood filled every buffer on the way').toBeGreaterThan(0);
+    // Each pong is 127 bytes on the wire; a few batches past the limit may be parsed before reading pauses.
+    expect(maxQueued).toBeLessThanOrEqual(MAX_PONGS * 8);
+    expect(maxBuffered).toBeLessThan(MAX_PONGS * 8 * 127 + 64 * 1024);
+    expect(rssGrowth).toBeLessThan(rssBound(64 * MiB));
+    expect(ep.conn.readyState).toBe('open');
+
+    // The peer reads again: every ping gets its pong (the server reads the rest of the flood, including what it
+    // had already read before pausing, without needing more data from the peer), then a text is echoed.
+    peer.socket.resume();
+    const pongs = (): number => peer!.frames.filter((f) => f.opcode === Opcode.PONG).length;
+    await waitFor(() => pongs() === pings, 15_000, `${pings} pongs`).catch(() => {
+      throw new Error(`${pongs()} pongs of ${pings} pings arrived: the server stopped reading the flood`);
+    });
+    expect(peer.frames.every((f) => f.opcode === Opcode.PONG && f.payload.length === 125)).toBe(true);
+    ep.conn.onMsgRecv = function (_rsv, opcode, msg) {
+      if (opcode === Opcode.TEXT) this.queueMsg(msg, Opcode.TEXT);
+    };
+    peer.send(clientFrame(Opcode.TEXT, 'after the flood'));
+    await waitFor(() => peer!.frames.some((f) => f.opcode === Opcode.TEXT), 5000, 'the echo after the flood');
+    expect(peer.frames.find((f) => f.opcode === Opcode.TEXT)!.payload.toString()).toBe('after the flood');
+  }, 40_000);
+
+  it('the same flood with the default maxPendingPongs stays bounded too', async () => {
+    server = await startServer({});
+    peer = await rawClient(server.port, undefined, { read: false });
+    const ep = await server.nextEndpoint();
+    const burst = Buffer.concat(Array.from({ length: 1000 }, () => clientFrame(Opcode.PING, Buffer.alloc(125))));
+    const rssBefore = rssBytes();
+    let maxQueued = 0;
+    const started = Date.now();
+    while (Date.now() - started < 2000) {
+      if (peer.socket.writableLength < 4 * MiB) peer.send(burst);
+      maxQueued = Math.max(maxQueued, ep.conn.queuedCount());
+      await delay(2);
+    }
+    expect(maxQueued).toBeLessThanOrEqual(1024 * 8);
+    expect(rssBytes() - rssBefore).toBeLessThan(rssBound(64 * MiB));
+    expect(ep.conn.readyState).toBe('open');
+  }, 20_000);
+});
