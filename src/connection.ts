@@ -55,6 +55,9 @@ export interface WebSocketConnectionOptions {
   /** Or a net.Socket (from an http 'upgrade' event or net.connect): its descriptor is duplicated and the Node
    *  socket destroyed once its pending writes are flushed. */
   socket?: net.Socket;
+  /** With `socket`: how long its pending writes (the 101 response) may take to flush before the connection is
+   *  given up (onClose 1006). Default 10000 ms. */
+  handshakeTimeout?: number;
   /** Bytes already read past the handshake (the 'upgrade' event's `head`); fed to wslay first. */
   head?: Uint8Array;
   /** Default 'server'. Clients mask what they send; servers require masked frames. */
@@ -157,10 +160,12 @@ export class WebSocketConnection extends native.NativeConnection {
       if (fd !== undefined) {
         this._attach(fd, head, false);
       } else {
-        takeOverSocket(socket!, head, {
-          attach: (ownFd, bytes) => this._attach(ownFd, bytes, true),
-          abort: () => this._abort(false),
-        });
+        takeOverSocket(
+          socket!,
+          head,
+          { attach: (ownFd, bytes) => this._attach(ownFd, bytes, true), abort: () => this._abort(false) },
+          checkNumber('handshakeTimeout', options.handshakeTimeout, 1, 2 ** 31 - 1) ?? 10_000,
+        );
       }
     } catch (err) {
       this._abort(true);

@@ -42,7 +42,17 @@ export function checkSocket(socket: unknown): asserts socket is net.Socket {
   }
 }
 
-export function takeOverSocket(socket: net.Socket, head: Uint8Array | undefined, taker: SocketTaker): void {
+/**
+ * Hands `socket` to `taker` once it can be taken: at once when nothing is pending, else when it has connected and
+ * flushed its pending writes. A peer that never reads the 101 response would hold it forever: after `timeoutMs`
+ * the socket is destroyed and `taker.abort` called.
+ */
+export function takeOverSocket(
+  socket: net.Socket,
+  head: Uint8Array | undefined,
+  taker: SocketTaker,
+  timeoutMs = 10_000,
+): void {
   checkSocket(socket);
   stopNodeReading(socket);
 
@@ -71,7 +81,9 @@ export function takeOverSocket(socket: net.Socket, head: Uint8Array | undefined,
     socket.destroy();
   };
   const onClose = (): void => fail();
+  let timer: NodeJS.Timeout | undefined;
   const cleanup = (): void => {
+    if (timer) clearTimeout(timer);
     socket.off('error', fail);
     socket.off('close', onClose);
     socket.off('connect', whenConnected);
@@ -92,6 +104,7 @@ export function takeOverSocket(socket: net.Socket, head: Uint8Array | undefined,
   }
   socket.on('error', fail);
   socket.on('close', onClose);
+  timer = setTimeout(() => fail(new Error(`the socket was not ready within ${timeoutMs} ms`)), timeoutMs);
   if (socket.connecting) socket.once('connect', whenConnected);
   else whenConnected();
 }

@@ -7,7 +7,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { WebSocketServer, type WebSocketConnection } from '../src/index.js';
+import { WebSocketConnection, WebSocketServer } from '../src/index.js';
 import { countFds } from './helpers/fds.js';
 import { delay, within } from './helpers/wait.js';
 
@@ -84,5 +84,40 @@ describe('a handshake that never finishes', () => {
     const { socket } = await halfRequest(port);
     await delay(1000);
     expect(socket.destroyed).toBe(false);
+  });
+});
+
+describe('a peer that never reads the 101 response', () => {
+  it('the socket handover gives up after handshakeTimeout: onClose 1006, no fd left', async () => {
+    const before = countFds();
+    server = http.createServer();
+    const closed = new Promise<{ code: number; ms: number }>((resolve) => {
+      server!.on('upgrade', (_req, socket: net.Socket) => {
+        // Pending writes the peer never reads: the handover must wait for them to flush, and not forever.
+        socket.write(Buffer.alloc(8 * 1024 * 1024, 0x20));
+        const started = Date.now();
+        new WebSocketConnection({
+          socket,
+          handshakeTimeout: 300,
+          onClose: (code) => resolve({ code, ms: Date.now() - started }),
+        });
+      });
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const peer = net.connect(port, '127.0.0.1', () =>
+      peer.write(
+        'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      ),
+    );
+    peer.pause(); // never reads
+    sockets.push(peer);
+    const { code, ms } = await within(closed, 5000, 'onClose after handshakeTimeout');
+    expect(code).toBe(1006);
+    expect(ms).toBeGreaterThanOrEqual(250);
+    peer.destroy();
+    await delay(50);
+    expect(countFds()).toBeLessThanOrEqual(before + 1); // the listening socket
   });
 });
