@@ -78,6 +78,23 @@ bool AddonData::CopyToJs(napi_env env, const uint8_t* data, size_t len, napi_val
   return true;
 }
 
+uint32_t AddonData::Register(Connection* connection) {
+  if (!free_ids_.empty()) {
+    uint32_t id = free_ids_.back();
+    free_ids_.pop_back();
+    by_id_[id] = connection;
+    return id;
+  }
+  by_id_.push_back(connection);
+  return static_cast<uint32_t>(by_id_.size() - 1);
+}
+
+void AddonData::Unregister(uint32_t id) {
+  if (id >= by_id_.size() || by_id_[id] == nullptr) return;
+  by_id_[id] = nullptr;
+  free_ids_.push_back(id);
+}
+
 void AddonData::Defer(Connection* connection) {
   if (connection->defer_pending) return;
   connection->defer_pending = true;

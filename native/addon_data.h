@@ -36,6 +36,13 @@ class AddonData {
   static constexpr size_t kPooledMax = 4 * 1024;
   bool CopyToJs(napi_env env, const uint8_t* data, size_t len, napi_value* array_buffer, size_t* offset);
 
+  // Connections by a small number, the handle JS passes to the hot path (queueMsg) instead of the object, which
+  // would cost a napi_unwrap per call. A slot is freed when its connection is destroyed; an unknown number is
+  // simply not found, so a handle can never reach freed memory.
+  uint32_t Register(Connection* connection);
+  void Unregister(uint32_t id);
+  Connection* Find(uint32_t id) const { return id < by_id_.size() ? by_id_[id] : nullptr; }
+
   // Live connections, ended without calling JS when the environment exits.
   std::unordered_set<Connection*> live;
 
@@ -49,6 +56,8 @@ class AddonData {
   uv_loop_t* loop_ = nullptr;
   UvHandle<uv_idle_t> idle_;
   std::vector<Connection*> deferred_;
+  std::vector<Connection*> by_id_;
+  std::vector<uint32_t> free_ids_;
   napi_ref slab_ = nullptr;
   uint8_t* slab_base_ = nullptr;
   size_t slab_used_ = kSlabSize;

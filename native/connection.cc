@@ -125,6 +125,7 @@ Napi::Function Connection::DefineClass(Napi::Env env) {
 Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connection>(info) {
   Napi::Env env = info.Env();
   data_ = env.GetInstanceData<AddonData>();
+  id_ = data_->Register(this);
   if (!info[0].IsObject()) {
     Napi::TypeError::New(env, "options must be an object").ThrowAsJavaScriptException();
     return;
@@ -167,6 +168,7 @@ Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connec
 }
 
 Connection::~Connection() {
+  data_->Unregister(id_);
   if (!closed_) Abandon(false);
   if (async_context_ != nullptr) napi_async_destroy(Env(), async_context_);
 }
@@ -262,18 +264,19 @@ Napi::Value Connection::QueueMsg(const Napi::CallbackInfo& info) {
   return Queue(info.Env(), info[0], info[1], info[2]);
 }
 
-Napi::Value Connection::Handle(const Napi::CallbackInfo& info) {
-  return Napi::External<Connection>::New(info.Env(), this);
-}
+Napi::Value Connection::Handle(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), id_); }
 
 Napi::Value Connection::QueueMsgByHandle(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsExternal()) {
+  Connection* connection = nullptr;
+  if (info[0].IsNumber()) {
+    connection = env.GetInstanceData<AddonData>()->Find(info[0].As<Napi::Number>().Uint32Value());
+  }
+  if (connection == nullptr) {
     Napi::TypeError::New(env, "not a WebSocketConnection handle").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  // The External lives in a field of the connection's JS object, so the object (and this C++ object) is alive.
-  return info[0].As<Napi::External<Connection>>().Data()->Queue(env, info[1], info[2], info[3]);
+  return connection->Queue(env, info[1], info[2], info[3]);
 }
 
 Napi::Value Connection::Queue(Napi::Env env, Napi::Value data_value, Napi::Value opcode_value, Napi::Value rsv_value) {

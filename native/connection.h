@@ -47,7 +47,7 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   void ReleaseFragment(void* token) override;
   bool CanDeliver() override { return !js_failed_; }
 
-  // queueMsg(handle, data, opcode, rsv): the hot path, called with the External from _handle() instead of as a
+  // queueMsg(handle, data, opcode, rsv): the hot path, called with the number from _handle() instead of as a
   // method, which saves napi_unwrap (about a tenth of a small message's cost).
   static Napi::Value QueueMsgByHandle(const Napi::CallbackInfo& info);
 
@@ -85,6 +85,7 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   void ReportError(const Napi::Error& error);
 
   AddonData* data_;
+  uint32_t id_;  // AddonData::Find(id_) == this until destruction
   std::unique_ptr<Session> session_;
   bool closed_ = false;
   UvHandle<uv_poll_t> poll_;

@@ -57,8 +57,8 @@ function packageRoot(): string {
   return dir;
 }
 
-/** An opaque pointer to a NativeConnection, for the hot path (queueMsg) without a method lookup. */
-export type NativeHandle = { readonly __nativeHandle: unique symbol };
+/** A NativeConnection's number, for the hot path (queueMsg) without a method call on the object. */
+export type NativeHandle = number & { readonly __nativeHandle: unique symbol };
 
 export interface NativeModule {
   NativeConnection: typeof NativeConnection;
