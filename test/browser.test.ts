@@ -2,26 +2,18 @@
 // through its controls, and page-side WebSockets with 1 MiB messages, with and without permessage-deflate.
 // Screenshot: test/artifacts/browser.png.
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe } from 'vitest';
+import { describe } from 'vitest';
 
-import { requirePeer, skipWithout } from './peers/availability.js';
+import { skipWithout } from './peers/availability.js';
 import { defineBrowserTests } from './peers/browser-checks.js';
 import { chromiumPeer } from './peers/chromium.js';
-import { startEchoServer, type EchoServer } from './peers/echo-server.js';
+import { echoServerForSuite } from './peers/echo-server.js';
 
 describe.skipIf(skipWithout(chromiumPeer))('chromium → echo server', () => {
-  let server: EchoServer;
-
-  beforeAll(async () => {
-    requirePeer(chromiumPeer);
-    server = await startEchoServer();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = echoServerForSuite(chromiumPeer);
 
   defineBrowserTests(
-    () => ({ base: `http://127.0.0.1:${server.port}`, stopServer: () => server.stop() }),
+    () => ({ base: `http://127.0.0.1:${server().port}`, stopServer: () => server().stop() }),
     path.join(__dirname, 'artifacts', 'browser.png'),
   );
 });

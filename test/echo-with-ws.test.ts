@@ -6,30 +6,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Opcode } from '../src/index.js';
 import { connectClient } from './helpers/client.js';
 import { echo, type Endpoint } from './helpers/endpoint.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { wsFixture } from './helpers/server-fixture.js';
 import { waitFor, within } from './helpers/wait.js';
-import { startWsServer, wsConnect, wsEcho, type WsClient, type WsServer } from './helpers/ws-peer.js';
+import { startWsServer, wsEcho, type WsServer } from './helpers/ws-peer.js';
 
 const TEXT = 'héllo wörld — ✓ 𝄞 日本語';
 const MIB = 1024 * 1024;
 
 describe('our server ↔ ws client', () => {
-  let server: TestServer;
-  let client: WsClient;
-
-  afterEach(async () => {
-    client?.ws.terminate();
-    await server?.stop();
-  });
-
-  async function setup(): Promise<Endpoint> {
-    server = await startServer(echo());
-    client = await wsConnect(server.port);
-    return server.nextEndpoint();
-  }
+  const ws = wsFixture();
+  const setup = () => ws.open(echo());
 
   it('echoes multi-byte UTF-8 text as text, with opcode TEXT', async () => {
-    const ep = await setup();
+    const { ep, peer: client } = await setup();
     client.ws.send(TEXT);
     await waitFor(() => client.messages.length === 1);
     expect(client.messages[0].isBinary).toBe(false);
@@ -40,7 +29,7 @@ describe('our server ↔ ws client', () => {
   });
 
   it('echoes binary as binary, with opcode BINARY', async () => {
-    const ep = await setup();
+    const { ep, peer: client } = await setup();
     const data = randomBytes(777);
     client.ws.send(data);
     await waitFor(() => client.messages.length === 1);
@@ -50,7 +39,7 @@ describe('our server ↔ ws client', () => {
   });
 
   it('echoes empty text and empty binary messages', async () => {
-    const ep = await setup();
+    const { ep, peer: client } = await setup();
     client.ws.send('');
     client.ws.send(Buffer.alloc(0));
     await waitFor(() => client.messages.length === 2);
@@ -65,7 +54,7 @@ describe('our server ↔ ws client', () => {
   });
 
   it('echoes a 1 MiB message intact', async () => {
-    const ep = await setup();
+    const { ep, peer: client } = await setup();
     const data = randomBytes(MIB);
     client.ws.send(data);
     await waitFor(() => client.messages.length === 1, 10_000);
@@ -74,7 +63,7 @@ describe('our server ↔ ws client', () => {
   });
 
   it('delivers many messages in order', async () => {
-    await setup();
+    const { peer: client } = await setup();
     const count = 2000;
     for (let i = 0; i < count; i++) client.ws.send(`message ${i}`);
     await waitFor(() => client.messages.length === count, 10_000);
@@ -84,7 +73,7 @@ describe('our server ↔ ws client', () => {
   });
 
   it('answers a ping with a pong carrying the same payload, and reports the ping as opcode PING', async () => {
-    const ep = await setup();
+    const { ep, peer: client } = await setup();
     const pong = new Promise<Buffer>((resolve) => client.ws.once('pong', resolve));
     client.ws.ping(Buffer.from('are you there'));
     expect((await within(pong, 3000, 'pong')).toString()).toBe('are you there');
@@ -94,7 +83,7 @@ describe('our server ↔ ws client', () => {
   });
 
   it('sends pings and reports the pong (opcode PONG)', async () => {
-    const ep = await setup();
+    const { ep, peer: client } = await setup();
     const ping = new Promise<Buffer>((resolve) => client.ws.once('ping', resolve));
     ep.conn.queueMsg('hey', Opcode.PING);
     expect((await within(ping, 3000, 'ping at the ws client')).toString()).toBe('hey');

@@ -1,29 +1,15 @@
 // Flow control: stopRead() inside onMsgRecv stops delivery at once even within one read, startRead() resumes in
 // order; stopWrite()/startWrite(), stop()/start(); shutdownRead()/shutdownWrite(); wait(cb); queuedCount();
 // bufferedAmount against a peer that does not read.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Opcode } from '../src/index.js';
-import type { ConnectionOptions, Endpoint } from './helpers/endpoint.js';
+import type { Endpoint } from './helpers/endpoint.js';
 import { clientFrame } from './helpers/frames.js';
-import { rawClient, type RawPeer } from './helpers/raw-peer.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { rawFixture } from './helpers/server-fixture.js';
 import { delay, waitFor, within } from './helpers/wait.js';
 
-let server: TestServer;
-let peer: RawPeer | undefined;
-
-afterEach(async () => {
-  peer?.destroy();
-  peer = undefined;
-  await server?.stop();
-});
-
-async function setup(options: ConnectionOptions = {}, extra?: Buffer, read = true): Promise<Endpoint> {
-  server = await startServer(options);
-  peer = await rawClient(server.port, extra, { read });
-  return server.nextEndpoint();
-}
+const raw = rawFixture();
 
 const texts = (ep: Endpoint): string[] => ep.messages.map((m) => m.data.toString());
 const burst = (n: number, prefix = 'm'): Buffer =>
@@ -32,13 +18,13 @@ const names = (n: number, prefix = 'm'): string[] => Array.from({ length: n }, (
 
 describe('stopRead / startRead', () => {
   it('stopRead() in onMsgRecv stops delivery at once, with more messages in the same read (head)', async () => {
-    const ep = await setup(
+    const { ep } = await raw.open(
       {
         onMsgRecv(_r, _o, msg) {
           if (msg.toString() === 'm0') this.stopRead();
         },
       },
-      burst(10),
+      { extra: burst(10) },
     );
     await delay(200);
     expect(texts(ep)).toEqual(['m0']);
@@ -48,16 +34,16 @@ describe('stopRead / startRead', () => {
   });
 
   it('the same for a burst written after the handshake, pausing twice, with more data arriving meanwhile', async () => {
-    const ep = await setup({
+    const { ep, peer } = await raw.open({
       onMsgRecv(_r, _o, msg) {
         if (msg.toString() === 'm2' || msg.toString() === 'm6') this.stopRead();
       },
     });
-    peer!.send(burst(10));
+    peer.send(burst(10));
     await waitFor(() => ep.messages.length >= 3);
     await delay(100);
     expect(texts(ep)).toEqual(names(3));
-    peer!.send(burst(5, 'late'));
+    peer.send(burst(5, 'late'));
     await delay(100);
     expect(ep.messages.length).toBe(3); // still paused: late data waits too
     ep.conn.startRead();
@@ -70,9 +56,9 @@ describe('stopRead / startRead', () => {
   });
 
   it('stopRead() from outside a callback holds later messages until startRead()', async () => {
-    const ep = await setup();
+    const { ep, peer } = await raw.open();
     ep.conn.stopRead();
-    peer!.send(burst(3));
+    peer.send(burst(3));
     await delay(150);
     expect(ep.messages.length).toBe(0);
     ep.conn.startRead();
@@ -83,29 +69,29 @@ describe('stopRead / startRead', () => {
 
 describe('stopWrite / startWrite, stop / start', () => {
   it('stopWrite() holds queued messages; queuedCount() counts them; startWrite() sends them in order', async () => {
-    const ep = await setup();
+    const { ep, peer } = await raw.open();
     ep.conn.stopWrite();
     for (let i = 0; i < 3; i++) ep.conn.queueMsg(`w${i}`);
     expect(ep.conn.queuedCount()).toBe(3);
     await delay(150);
-    expect(peer!.frames.length).toBe(0);
+    expect(peer.frames.length).toBe(0);
     expect(ep.conn.queuedCount()).toBe(3);
     ep.conn.startWrite();
-    await peer!.waitFrames(3);
-    expect(peer!.frames.map((f) => f.payload.toString())).toEqual(['w0', 'w1', 'w2']);
+    await peer.waitFrames(3);
+    expect(peer.frames.map((f) => f.payload.toString())).toEqual(['w0', 'w1', 'w2']);
     await waitFor(() => ep.conn.queuedCount() === 0);
   });
 
   it('stop() pauses both directions; start() resumes both', async () => {
-    const ep = await setup();
+    const { ep, peer } = await raw.open();
     ep.conn.stop();
     ep.conn.queueMsg('out');
-    peer!.send(clientFrame(Opcode.TEXT, 'in'));
+    peer.send(clientFrame(Opcode.TEXT, 'in'));
     await delay(150);
-    expect(peer!.frames.length).toBe(0);
+    expect(peer.frames.length).toBe(0);
     expect(ep.messages.length).toBe(0);
     ep.conn.start();
-    await peer!.waitFrames(1);
+    await peer.waitFrames(1);
     await waitFor(() => ep.messages.length === 1);
     expect(texts(ep)).toEqual(['in']);
   });
@@ -113,37 +99,37 @@ describe('stopWrite / startWrite, stop / start', () => {
 
 describe('shutdownRead / shutdownWrite', () => {
   it('shutdownRead(): nothing more is delivered; what is queued still goes out', async () => {
-    const ep = await setup();
+    const { ep, peer } = await raw.open();
     ep.conn.stopWrite(); // keep the message queued across shutdownRead()
     ep.conn.queueMsg('still sending');
     ep.conn.shutdownRead();
-    peer!.send(clientFrame(Opcode.TEXT, 'ignored'));
+    peer.send(clientFrame(Opcode.TEXT, 'ignored'));
     await delay(100);
     expect(ep.messages.length).toBe(0);
     ep.conn.startWrite();
-    await peer!.waitFrames(1);
-    expect(peer!.frames[0].payload.toString()).toBe('still sending');
+    await peer.waitFrames(1);
+    expect(peer.frames[0].payload.toString()).toBe('still sending');
     // Like the seed, the connection ends once wslay wants neither to read nor to write.
     await within(ep.closed, 3000, 'onClose once nothing is left to do');
     expect(ep.messages.length).toBe(0);
   });
 
   it('shutdownWrite(): queueing throws, receiving still works', async () => {
-    const ep = await setup();
+    const { ep, peer } = await raw.open();
     ep.conn.shutdownWrite();
     await delay(50);
     expect(() => ep.conn.queueMsg('no')).toThrow(Error);
-    peer!.send(clientFrame(Opcode.TEXT, 'still receiving'));
+    peer.send(clientFrame(Opcode.TEXT, 'still receiving'));
     await waitFor(() => ep.messages.length === 1);
     expect(ep.closes.length).toBe(0);
   });
 
   it('both: the connection ends and onClose fires once', async () => {
-    const ep = await setup();
+    const { ep, peer } = await raw.open();
     ep.conn.shutdownRead();
     ep.conn.shutdownWrite();
     await within(ep.closed, 3000, 'onClose after shutting down both directions');
-    await peer!.waitEnd();
+    await peer.waitEnd();
     await delay(50);
     expect(ep.closes.length).toBe(1);
   });
@@ -151,7 +137,7 @@ describe('shutdownRead / shutdownWrite', () => {
 
 describe('wait(cb)', () => {
   it('fires once, when the queue has drained', async () => {
-    const ep = await setup();
+    const { ep, peer } = await raw.open();
     const big = Buffer.alloc(512 * 1024, 1);
     for (let i = 0; i < 16; i++) ep.conn.queueMsg(big, Opcode.BINARY);
     const seen: Array<[number, number]> = [];
@@ -159,13 +145,13 @@ describe('wait(cb)', () => {
     expect(seen).toEqual([]);
     await waitFor(() => seen.length > 0, 10_000, 'wait callback');
     expect(seen[0]).toEqual([0, 0]);
-    await peer!.waitFrames(16);
+    await peer.waitFrames(16);
     await delay(100);
     expect(seen.length).toBe(1);
   });
 
   it('with an empty queue: fires on a later tick, not synchronously, exactly once', async () => {
-    const ep = await setup();
+    const { ep } = await raw.open();
     let calls = 0;
     ep.conn.wait(() => calls++);
     expect(calls).toBe(0);
@@ -175,7 +161,7 @@ describe('wait(cb)', () => {
   });
 
   it('can be called from inside its own callback and fires again after the next drain', async () => {
-    const ep = await setup();
+    const { ep, peer } = await raw.open();
     let calls = 0;
     ep.conn.queueMsg('a');
     ep.conn.wait(function again() {
@@ -186,7 +172,7 @@ describe('wait(cb)', () => {
       }
     });
     await waitFor(() => calls === 2, 2000, 'second wait callback');
-    await peer!.waitFrames(2);
+    await peer.waitFrames(2);
     await delay(50);
     expect(calls).toBe(2);
   });
@@ -194,7 +180,7 @@ describe('wait(cb)', () => {
 
 describe('bufferedAmount', () => {
   it('grows against a peer that does not read, and drains when it does', async () => {
-    const ep = await setup({}, undefined, false);
+    const { ep, peer } = await raw.open({}, { read: false });
     const MIB = 1024 * 1024;
     const chunk = Buffer.alloc(MIB, 3);
     for (let i = 0; i < 24; i++) ep.conn.queueMsg(chunk, Opcode.BINARY);
@@ -209,9 +195,9 @@ describe('bufferedAmount', () => {
     ep.conn.wait(() => (drained = true));
     await delay(100);
     expect(drained).toBe(false);
-    peer!.socket.resume();
+    peer.socket.resume();
     await waitFor(() => drained, 10_000, 'the queue to drain');
     expect(ep.conn.bufferedAmount).toBe(0);
-    await peer!.waitFrames(25, 10_000);
+    await peer.waitFrames(25, 10_000);
   });
 });

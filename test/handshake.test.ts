@@ -26,6 +26,7 @@ import {
   type NegotiatedDeflate,
   type PerMessageDeflateOptions,
 } from '../src/permessage-deflate.js';
+import { NEGOTIATED_DEFAULTS } from './helpers/deflate-defaults.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
@@ -502,18 +503,7 @@ describe('our client handshake against a ws server', () => {
       buildClientRequest({ host: `127.0.0.1:${port}`, path: '/', key, extensions: [buildClientOffer(ours)] }),
     );
     const accepted = validateServerResponse(res, { key, perMessageDeflate: ours });
-    expect(accepted.deflate).toEqual(
-      expected && {
-        serverNoContextTakeover: false,
-        clientNoContextTakeover: false,
-        serverMaxWindowBits: 15,
-        clientMaxWindowBits: 15,
-        level: -1,
-        memLevel: 8,
-        threshold: 1024,
-        ...expected,
-      },
-    );
+    expect(accepted.deflate).toEqual(expected && { ...NEGOTIATED_DEFAULTS, ...expected });
   });
 
   it('negotiates a subprotocol', async () => {
@@ -619,18 +609,7 @@ describe('our server handshake against a ws client', () => {
     expect(result.error).toBeUndefined();
     expect(result.ws!.extensions).toBe('permessage-deflate');
     expect(side.responses).toEqual([header]);
-    expect(side.negotiated).toEqual([
-      {
-        serverNoContextTakeover: false,
-        clientNoContextTakeover: false,
-        serverMaxWindowBits: 15,
-        clientMaxWindowBits: 15,
-        level: -1,
-        memLevel: 8,
-        threshold: 1024,
-        ...expected,
-      },
-    ]);
+    expect(side.negotiated).toEqual([{ ...NEGOTIATED_DEFAULTS, ...expected }]);
   });
 
   it('ws without deflate gets no extension; a chosen subprotocol is accepted', async () => {

@@ -3,35 +3,25 @@
 // buffering and when split into fragments; compressed data that is not valid deflate fails with 1007; RSV1 without
 // a negotiated extension fails with 1002.
 import { randomBytes } from 'node:crypto';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
 import { Opcode } from '../src/index.js';
 import { echo, type ConnectionOptions } from './helpers/endpoint.js';
 import { clientFrame, closeCode, encodeFrame } from './helpers/frames.js';
-import { rawClient, type RawPeer } from './helpers/raw-peer.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { rawFixture } from './helpers/server-fixture.js';
 import { within } from './helpers/wait.js';
 import { DEFAULT_DEFLATE, deflatedZeros } from './hostile/crafted.js';
 import { MiB, rssBound, sampleRss } from './hostile/memory.js';
 
-let server: TestServer;
-let peer: RawPeer | undefined;
+const raw = rawFixture();
 let bomb: Buffer;
 
 beforeAll(async () => {
   bomb = await deflatedZeros(100 * 1000 * 1000);
 });
 
-afterEach(async () => {
-  peer?.destroy();
-  peer = undefined;
-  await server?.stop();
-});
-
 async function attack(wire: Buffer, options: ConnectionOptions) {
-  server = await startServer(options);
-  peer = await rawClient(server.port);
-  const ep = await server.nextEndpoint();
+  const { ep, peer } = await raw.open(options);
   const before = process.memoryUsage().rss;
   const rss = sampleRss(5);
   peer.send(wire);
@@ -83,9 +73,7 @@ describe('deflate bomb', () => {
 
   it('just under the limit still inflates and is delivered', async () => {
     const small = await deflatedZeros(MiB, 64 * 1024);
-    server = await startServer(deflateOptions());
-    peer = await rawClient(server.port);
-    const ep = await server.nextEndpoint();
+    const { ep, peer } = await raw.open(deflateOptions());
     peer.send(encodeFrame({ opcode: Opcode.BINARY, rsv: 4, payload: small, mask: true }));
     await within(
       new Promise<void>((resolve) => {

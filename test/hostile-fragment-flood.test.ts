@@ -1,23 +1,15 @@
 // A flood of 1-byte fragments: up to maxFragments the message is assembled and echoed whole; one more fragment fails
 // the connection with 1009 (peer and onClose). Checked on both sides of a small limit, and with the default limit
 // for many thousands of fragments sent in one burst.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Opcode } from '../src/index.js';
 import { echo } from './helpers/endpoint.js';
 import { closeCode, encodeFrame } from './helpers/frames.js';
-import { rawClient, type RawPeer } from './helpers/raw-peer.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { rawFixture } from './helpers/server-fixture.js';
 import { within } from './helpers/wait.js';
 
-let server: TestServer;
-let peer: RawPeer | undefined;
-
-afterEach(async () => {
-  peer?.destroy();
-  peer = undefined;
-  await server?.stop();
-});
+const raw = rawFixture();
 
 /** One message of `count` 1-byte fragments ('a', 'b', …), all in one buffer: one burst on the wire. */
 function fragments(count: number): { wire: Buffer; text: string } {
@@ -32,20 +24,18 @@ function fragments(count: number): { wire: Buffer; text: string } {
 }
 
 async function flood(count: number, maxFragments?: number) {
-  server = await startServer(echo(maxFragments === undefined ? {} : { maxFragments }));
-  peer = await rawClient(server.port);
-  const ep = await server.nextEndpoint();
+  const { ep, peer } = await raw.open(echo(maxFragments === undefined ? {} : { maxFragments }));
   const { wire, text } = fragments(count);
   peer.send(wire);
-  return { ep, text };
+  return { ep, peer, text };
 }
 
 describe('1-byte fragment flood', () => {
   const LIMIT = 64;
 
   it(`exactly maxFragments (${LIMIT}) fragments: assembled and echoed whole`, async () => {
-    const { ep, text } = await flood(LIMIT, LIMIT);
-    const [reply] = await peer!.waitFrames(1);
+    const { ep, peer, text } = await flood(LIMIT, LIMIT);
+    const [reply] = await peer.waitFrames(1);
     expect(reply.opcode).toBe(Opcode.TEXT);
     expect(reply.fin).toBe(true);
     expect(reply.payload.toString()).toBe(text);
@@ -53,8 +43,8 @@ describe('1-byte fragment flood', () => {
   });
 
   it(`maxFragments + 1 fragments: 1009 to the peer and to onClose, nothing delivered`, async () => {
-    const { ep } = await flood(LIMIT + 1, LIMIT);
-    const frame = await peer!.waitClose(3000);
+    const { ep, peer } = await flood(LIMIT + 1, LIMIT);
+    const frame = await peer.waitClose(3000);
     expect(frame && closeCode(frame)).toBe(1009);
     const closed = await within(ep.closed, 3000, 'onClose');
     expect(closed.code).toBe(1009);
@@ -62,17 +52,15 @@ describe('1-byte fragment flood', () => {
   });
 
   it('20,000 fragments under the default limit: echoed whole', async () => {
-    const { ep, text } = await flood(20_000);
-    const [reply] = await peer!.waitFrames(1, 10_000);
+    const { ep, peer, text } = await flood(20_000);
+    const [reply] = await peer.waitFrames(1, 10_000);
     expect(reply.payload.length).toBe(20_000);
     expect(reply.payload.toString()).toBe(text);
     expect(ep.conn.readyState).toBe('open');
   });
 
   it('an endless fragmented message (200,000 fragments, never final) fails at the default limit with 1009', async () => {
-    server = await startServer(echo());
-    peer = await rawClient(server.port);
-    const ep = await server.nextEndpoint();
+    const { ep, peer } = await raw.open(echo());
     const one = encodeFrame({ opcode: Opcode.CONTINUATION, payload: 'x', fin: false, mask: Buffer.from([1, 2, 3, 4]) });
     peer.send(encodeFrame({ opcode: Opcode.BINARY, payload: 'x', fin: false, mask: true }));
     // 10,000 fragments a write, until the connection fails or 200,000 were sent.

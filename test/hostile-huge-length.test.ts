@@ -1,30 +1,20 @@
 // A peer whose frame header claims an absurd length (2^63 - 1 bytes; 1 GiB against the default 64 MiB maxRecvSize;
 // 2^63 and up, which RFC 6455 §5.2 forbids): the connection fails at once with 1009 (or 1002 for the forbidden
 // lengths), the peer gets that close frame, onClose reports it, and nothing near the claimed size is allocated.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Opcode } from '../src/index.js';
 import type { ConnectionOptions } from './helpers/endpoint.js';
 import { closeCode } from './helpers/frames.js';
-import { rawClient, type RawPeer } from './helpers/raw-peer.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { rawFixture } from './helpers/server-fixture.js';
 import { within } from './helpers/wait.js';
 import { headerClaiming } from './hostile/crafted.js';
 import { MiB, rssBound, sampleRss, virtualBytes } from './hostile/memory.js';
 
-let server: TestServer;
-let peer: RawPeer | undefined;
-
-afterEach(async () => {
-  peer?.destroy();
-  peer = undefined;
-  await server?.stop();
-});
+const raw = rawFixture();
 
 async function claim(length: bigint, options: ConnectionOptions, opcode: number = Opcode.BINARY) {
-  server = await startServer(options);
-  peer = await rawClient(server.port);
-  const ep = await server.nextEndpoint();
+  const { server, peer, ep } = await raw.open(options);
   const before = process.memoryUsage().rss;
   const virtualBefore = virtualBytes();
   const rss = sampleRss(5);
@@ -36,7 +26,7 @@ async function claim(length: bigint, options: ConnectionOptions, opcode: number 
   // not yet touched.
   const grew = rss.stop() - before;
   expect(virtualBytes() - virtualBefore, 'address space growth').toBeLessThan(512 * MiB);
-  return { ep, frame, closed, grew };
+  return { server, peer, ep, frame, closed, grew };
 }
 
 // Far below any claimed size, far above the noise of a test process.
@@ -68,12 +58,12 @@ describe('a header claiming a huge payload', () => {
 
   it('2^63 (the forbidden top bit) and 2^64 - 1: the connection fails (1002 or 1009), no allocation', async () => {
     for (const length of [2n ** 63n, 2n ** 64n - 1n]) {
-      const { frame, closed, grew } = await claim(length, {});
+      const { server, peer, frame, closed, grew } = await claim(length, {});
       expect(frame, `close for ${length}`).toBeDefined();
       expect([1002, 1009]).toContain(closeCode(frame!));
       expect(closed.code).toBe(closeCode(frame!));
       expect(grew).toBeLessThan(BOUND);
-      peer?.destroy();
+      peer.destroy();
       await server.stop();
     }
   });

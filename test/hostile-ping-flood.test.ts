@@ -2,30 +2,20 @@
 // peer's receive buffer and ours are full. maxPendingPongs bounds that queue by pausing reading, so while the peer
 // floods for ~2 s the server's queue (queuedCount, bufferedAmount) and RSS stay bounded; when the peer finally reads,
 // the pongs drain and the connection works again.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Opcode } from '../src/index.js';
 import { clientFrame } from './helpers/frames.js';
-import { rawClient, type RawPeer } from './helpers/raw-peer.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { rawFixture } from './helpers/server-fixture.js';
 import { delay, waitFor } from './helpers/wait.js';
 import { MiB, rssBound, rssBytes } from './hostile/memory.js';
 
-let server: TestServer;
-let peer: RawPeer | undefined;
-
-afterEach(async () => {
-  peer?.destroy();
-  peer = undefined;
-  await server?.stop();
-});
+const raw = rawFixture();
 
 describe('ping flood from a peer that never reads', () => {
   it('maxPendingPongs bounds the pong queue and RSS; reading resumes once the peer reads', async () => {
     const MAX_PONGS = 64;
-    server = await startServer({ maxPendingPongs: MAX_PONGS });
-    peer = await rawClient(server.port, undefined, { read: false });
-    const ep = await server.nextEndpoint();
+    const { ep, peer } = await raw.open({ maxPendingPongs: MAX_PONGS }, { read: false });
     const ping = clientFrame(Opcode.PING, Buffer.alloc(125, 0x70)); // the largest pong each
     const burst = Buffer.concat(Array.from({ length: 1000 }, () => ping));
 
@@ -59,7 +49,7 @@ describe('ping flood from a peer that never reads', () => {
     // The peer reads again: every ping gets its pong (the server reads the rest of the flood, including what it
     // had already read before pausing, without needing more data from the peer), then a text is echoed.
     peer.socket.resume();
-    const pongs = (): number => peer!.frames.filter((f) => f.opcode === Opcode.PONG).length;
+    const pongs = (): number => peer.frames.filter((f) => f.opcode === Opcode.PONG).length;
     await waitFor(() => pongs() === pings, 15_000, `${pings} pongs`).catch(() => {
       throw new Error(`${pongs()} pongs of ${pings} pings arrived: the server stopped reading the flood`);
     });
@@ -68,14 +58,12 @@ describe('ping flood from a peer that never reads', () => {
       if (opcode === Opcode.TEXT) this.queueMsg(msg, Opcode.TEXT);
     };
     peer.send(clientFrame(Opcode.TEXT, 'after the flood'));
-    await waitFor(() => peer!.frames.some((f) => f.opcode === Opcode.TEXT), 5000, 'the echo after the flood');
+    await waitFor(() => peer.frames.some((f) => f.opcode === Opcode.TEXT), 5000, 'the echo after the flood');
     expect(peer.frames.find((f) => f.opcode === Opcode.TEXT)!.payload.toString()).toBe('after the flood');
   }, 40_000);
 
   it('the same flood with the default maxPendingPongs stays bounded too', async () => {
-    server = await startServer({});
-    peer = await rawClient(server.port, undefined, { read: false });
-    const ep = await server.nextEndpoint();
+    const { ep, peer } = await raw.open({}, { read: false });
     const burst = Buffer.concat(Array.from({ length: 1000 }, () => clientFrame(Opcode.PING, Buffer.alloc(125))));
     const rssBefore = rssBytes();
     let maxQueued = 0;

@@ -2,33 +2,24 @@
 // inside a large payload while our side is also sending, and inside a compressed message. onClose(1006) fires exactly
 // once, nothing partial is delivered, and the process goes on serving new connections.
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Opcode } from '../src/index.js';
 import { echo, type ConnectionOptions } from './helpers/endpoint.js';
 import { clientFrame, encodeFrame } from './helpers/frames.js';
-import { rawClient, type RawPeer } from './helpers/raw-peer.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { rawClient } from './helpers/raw-peer.js';
+import { rawFixture } from './helpers/server-fixture.js';
 import { delay, waitFor, within } from './helpers/wait.js';
 import { DEFAULT_DEFLATE, deflatedZeros } from './hostile/crafted.js';
 
-let server: TestServer;
-let peer: RawPeer | undefined;
-
-afterEach(async () => {
-  peer?.destroy();
-  peer = undefined;
-  await server?.stop();
-});
+const raw = rawFixture();
 
 async function resetAfter(
   bytes: Buffer,
   options: ConnectionOptions = echo(),
   { buffering = true, peerReads = true } = {},
 ) {
-  server = await startServer(options);
-  peer = await rawClient(server.port, undefined, { read: peerReads });
-  const ep = await server.nextEndpoint();
+  const { server, peer, ep } = await raw.open(options, { read: peerReads });
   peer.send(clientFrame(Opcode.TEXT, 'before'));
   await waitFor(() => ep.messages.length === 1);
   peer.send(bytes);

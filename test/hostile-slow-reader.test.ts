@@ -1,28 +1,18 @@
 // A slow reader while the server keeps sending: nothing is dropped and nothing blocks; bufferedAmount grows with
 // what the peer has not taken, wait(cb) fires only once the queue has drained after the reader resumes, and the
 // peer receives every byte in order.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Opcode } from '../src/index.js';
-import { rawClient, type RawPeer } from './helpers/raw-peer.js';
-import { startServer, type TestServer } from './helpers/server.js';
-import { delay, waitFor, within } from './helpers/wait.js';
+import { rawFixture } from './helpers/server-fixture.js';
+import { delay, within } from './helpers/wait.js';
 import { MiB } from './hostile/memory.js';
 
-let server: TestServer;
-let peer: RawPeer | undefined;
-
-afterEach(async () => {
-  peer?.destroy();
-  peer = undefined;
-  await server?.stop();
-});
+const raw = rawFixture();
 
 describe('slow reader', () => {
   it('bufferedAmount grows while the peer does not read; wait() fires after it drains; every byte arrives', async () => {
-    server = await startServer({});
-    peer = await rawClient(server.port, undefined, { read: false });
-    const ep = await server.nextEndpoint();
+    const { ep, peer } = await raw.open({}, { read: false });
     const SIZE = 64 * 1024;
     const COUNT = 256; // 16 MiB: far more than the socket buffers on both ends hold
     let drainedAt: number | undefined;
@@ -62,9 +52,7 @@ describe('slow reader', () => {
   });
 
   it('a reader that takes a little at a time still gets everything, with bufferedAmount shrinking as it reads', async () => {
-    server = await startServer({});
-    peer = await rawClient(server.port, undefined, { read: false });
-    const ep = await server.nextEndpoint();
+    const { ep, peer } = await raw.open({}, { read: false });
     for (let i = 0; i < 64; i++) ep.conn.queueMsg(Buffer.alloc(128 * 1024, i), Opcode.BINARY);
     await delay(200);
     const samples = [ep.conn.bufferedAmount];

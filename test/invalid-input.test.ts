@@ -14,6 +14,7 @@ import type { Endpoint } from './helpers/endpoint.js';
 import { openFds } from './helpers/fds.js';
 import { clientFrame } from './helpers/frames.js';
 import { rawClient, startRawServer, type RawPeer, type RawServer } from './helpers/raw-peer.js';
+import { rawFixture } from './helpers/server-fixture.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { captureUncaught } from './helpers/uncaught.js';
 import { waitFor, within } from './helpers/wait.js';
@@ -291,15 +292,10 @@ describe('genmask returning the wrong thing (client)', () => {
 });
 
 describe('methods of a closed connection', () => {
-  let server: TestServer;
-  afterEach(async () => {
-    await server?.stop();
-  });
+  const raw = rawFixture();
 
   it('throw "closed" errors; close() does nothing; the getters report closed and empty', async () => {
-    server = await startServer({});
-    const peer = await rawClient(server.port);
-    const ep = await server.nextEndpoint();
+    const { ep, peer } = await raw.open();
     peer.destroy();
     await within(ep.closed, 3000, 'onClose');
     const conn = ep.conn;
@@ -342,18 +338,7 @@ describe('methods of a closed connection', () => {
 // Last: opcodes and rsv of the wrong type reach the native layer as they are (the TypeScript layer passes them
 // through), so a crash here would take the earlier results with it. A call that throws must not have queued anything.
 describe('queueMsg / queueFragmented with opcode or rsv of the wrong type', () => {
-  let server: TestServer;
-  let peer: RawPeer;
-  afterEach(async () => {
-    peer?.destroy();
-    await server?.stop();
-  });
-
-  async function open(): Promise<Endpoint> {
-    server = await startServer({});
-    peer = await rawClient(server.port);
-    return server.nextEndpoint();
-  }
+  const raw = rawFixture();
 
   function expectRefused(what: string, call: () => void): void {
     let thrown: unknown;
@@ -366,7 +351,7 @@ describe('queueMsg / queueFragmented with opcode or rsv of the wrong type', () =
   }
 
   it('an opcode that is not an integer (string, null, object, 1.5, 2^32 + 1) is refused and nothing is sent', async () => {
-    const ep = await open();
+    const { ep, peer } = await raw.open();
     for (const opcode of ['a', '1', null, {}, 1.5, 2 ** 32 + 1]) {
       expectRefused(`queueMsg opcode ${JSON.stringify(opcode)}`, () => ep.conn.queueMsg('x', opcode as number));
       expectRefused(`queueFragmented opcode ${JSON.stringify(opcode)}`, () =>
@@ -378,7 +363,7 @@ describe('queueMsg / queueFragmented with opcode or rsv of the wrong type', () =
   });
 
   it('an rsv that is not a number is refused and nothing is sent', async () => {
-    const ep = await open();
+    const { ep, peer } = await raw.open();
     for (const rsv of ['x', null, {}]) {
       expectRefused(`queueMsgEx rsv ${JSON.stringify(rsv)}`, () => ep.conn.queueMsgEx('x', Opcode.TEXT, rsv as number));
       expectRefused(`queueFragmentedEx rsv ${JSON.stringify(rsv)}`, () =>

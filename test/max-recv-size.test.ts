@@ -1,32 +1,20 @@
 // maxRecvSize: a message (or, without buffering, a frame) over the limit fails the connection with 1009: the
 // peer gets a close frame with 1009 and onClose reports 1009. At the limit, the message is delivered.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Opcode } from '../src/index.js';
 import type { ConnectionOptions } from './helpers/endpoint.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { wsFixture } from './helpers/server-fixture.js';
 import { waitFor, within } from './helpers/wait.js';
-import { wsConnect, type WsClient } from './helpers/ws-peer.js';
 
 const LIMIT = 1000;
 
 describe('maxRecvSize', () => {
-  let server: TestServer;
-  let client: WsClient;
-
-  afterEach(async () => {
-    client?.ws.terminate();
-    await server?.stop();
-  });
-
-  async function setup(options: ConnectionOptions = {}) {
-    server = await startServer({ maxRecvSize: LIMIT, ...options });
-    client = await wsConnect(server.port);
-    return server.nextEndpoint();
-  }
+  const ws = wsFixture();
+  const setup = (options: ConnectionOptions = {}) => ws.open({ maxRecvSize: LIMIT, ...options });
 
   it('delivers a message of exactly maxRecvSize bytes', async () => {
-    const ep = await setup();
+    const { ep, peer: client } = await setup();
     client.ws.send(Buffer.alloc(LIMIT, 1));
     await waitFor(() => ep.messages.length === 1);
     expect(ep.messages[0].data.length).toBe(LIMIT);
@@ -34,7 +22,7 @@ describe('maxRecvSize', () => {
   });
 
   it('one byte over: the peer gets close 1009 and onClose gets 1009', async () => {
-    const ep = await setup();
+    const { ep, peer: client } = await setup();
     client.ws.send(Buffer.alloc(LIMIT + 1, 1));
     const peerClose = await within(client.closed, 3000, 'the ws client to see the close');
     expect(peerClose.code).toBe(1009);
@@ -47,7 +35,7 @@ describe('maxRecvSize', () => {
   });
 
   it('counts the whole fragmented message, not each frame', async () => {
-    const ep = await setup();
+    const { ep, peer: client } = await setup();
     client.ws.send(Buffer.alloc(600, 1), { fin: false, binary: true });
     client.ws.send(Buffer.alloc(600, 2), { fin: true, binary: true });
     expect((await within(client.closed, 3000, 'peer close')).code).toBe(1009);
@@ -56,16 +44,14 @@ describe('maxRecvSize', () => {
   });
 
   it('applies to a frame when buffering is off', async () => {
-    const ep = await setup({ buffering: false, onFrameRecvChunk() {} });
+    const { ep, peer: client } = await setup({ buffering: false, onFrameRecvChunk() {} });
     client.ws.send(Buffer.alloc(LIMIT + 500, 1));
     expect((await within(client.closed, 3000, 'peer close')).code).toBe(1009);
     expect((await within(ep.closed, 3000, 'onClose')).code).toBe(1009);
   });
 
   it('defaults to 64 MiB: a 2 MiB message is accepted', async () => {
-    server = await startServer({});
-    client = await wsConnect(server.port);
-    const ep = await server.nextEndpoint();
+    const { ep, peer: client } = await ws.open();
     client.ws.send(Buffer.alloc(2 * 1024 * 1024));
     await waitFor(() => ep.messages.length === 1, 10_000);
     expect(ep.messages[0].data.length).toBe(2 * 1024 * 1024);

@@ -6,9 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Opcode } from '../src/index.js';
 import { connectClient } from './helpers/client.js';
 import type { ConnectionOptions, Endpoint } from './helpers/endpoint.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { wsFixture } from './helpers/server-fixture.js';
 import { waitFor, within } from './helpers/wait.js';
-import { startWsServer, wsConnect, type WsClient, type WsServer } from './helpers/ws-peer.js';
+import { startWsServer, type WsServer } from './helpers/ws-peer.js';
 
 const MIB = 1024 * 1024;
 
@@ -48,19 +48,11 @@ function frameRecorder(): { log: FrameLog; options: ConnectionOptions } {
 const sha = (b: Buffer): string => createHash('sha1').update(b).digest('hex');
 
 describe('buffering: false on our server (ws client)', () => {
-  let server: TestServer;
-  let client: WsClient;
-
-  afterEach(async () => {
-    client?.ws.terminate();
-    await server?.stop();
-  });
+  const ws = wsFixture();
 
   it('delivers a 6 MiB frame through the frame callbacks; onMsgRecv gets an empty Buffer', async () => {
     const { log, options } = frameRecorder();
-    server = await startServer(options);
-    client = await wsConnect(server.port);
-    const ep = await server.nextEndpoint();
+    const { ep, peer: client } = await ws.open(options);
     const data = randomBytes(6 * MIB);
     client.ws.send(data);
     await waitFor(() => log.events.includes('msg'), 15_000, 'the end of the message');
@@ -78,9 +70,7 @@ describe('buffering: false on our server (ws client)', () => {
 
   it('reports each frame of a fragmented message, with the continuation opcode', async () => {
     const { log, options } = frameRecorder();
-    server = await startServer(options);
-    client = await wsConnect(server.port);
-    const ep = await server.nextEndpoint();
+    const { ep, peer: client } = await ws.open(options);
     const parts = [randomBytes(2 * MIB), randomBytes(3 * MIB), Buffer.from('tail')];
     client.ws.send(parts[0], { fin: false, binary: true });
     client.ws.send(parts[1], { fin: false, binary: true });
@@ -98,9 +88,7 @@ describe('buffering: false on our server (ws client)', () => {
 
   it('still delivers text frames and pings (control frames come whole through onMsgRecv)', async () => {
     const { log, options } = frameRecorder();
-    server = await startServer(options);
-    client = await wsConnect(server.port);
-    const ep = await server.nextEndpoint();
+    const { ep, peer: client } = await ws.open(options);
     client.ws.send('tëxt');
     client.ws.ping('pp');
     await waitFor(() => ep.messages.length === 2);

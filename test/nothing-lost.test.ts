@@ -4,23 +4,15 @@
 //   (b) the peer resets while we hold a big backlog: the counts are > 0 and agree with what the peer received.
 //   (c) the peer stops reading and never answers our close: after closeTimeout the fd is closed; every message the
 //       peer can still read plus the unsent ones is exactly what was queued.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Opcode } from '../src/index.js';
 import type { Endpoint } from './helpers/endpoint.js';
 import { closeCode, closePayload, encodeFrame, type Frame } from './helpers/frames.js';
-import { rawClient, type RawPeer } from './helpers/raw-peer.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { rawFixture } from './helpers/server-fixture.js';
 import { delay, waitFor, within } from './helpers/wait.js';
 
-let server: TestServer;
-let peer: RawPeer | undefined;
-
-afterEach(async () => {
-  peer?.destroy();
-  peer = undefined;
-  await server?.stop();
-});
+const raw = rawFixture();
 
 /** Message i: 4 bytes of i, then filler up to `size`. */
 function message(i: number, size: number): Buffer {
@@ -45,9 +37,7 @@ function queueAll(ep: Endpoint, count: number, size: number): void {
 
 describe('nothing lost', () => {
   it('(a) close() after 2,000 queued messages: the peer gets all of them, then the close', async () => {
-    server = await startServer({});
-    peer = await rawClient(server.port);
-    const ep = await server.nextEndpoint();
+    const { ep, peer } = await raw.open();
     const COUNT = 2000;
     const SIZE = 4096;
     queueAll(ep, COUNT, SIZE);
@@ -67,9 +57,7 @@ describe('nothing lost', () => {
   });
 
   it('(a) the same with a slow reader: close() waits behind the backlog, nothing is dropped', async () => {
-    server = await startServer({});
-    peer = await rawClient(server.port, undefined, { read: false });
-    const ep = await server.nextEndpoint();
+    const { ep, peer } = await raw.open({}, { read: false });
     const COUNT = 300;
     const SIZE = 64 * 1024;
     queueAll(ep, COUNT, SIZE);
@@ -84,14 +72,12 @@ describe('nothing lost', () => {
   });
 
   it('(b) the peer resets while we hold a big backlog: unsent counts > 0 and consistent with what arrived', async () => {
-    server = await startServer({});
-    peer = await rawClient(server.port);
-    const ep = await server.nextEndpoint();
+    const { ep, peer } = await raw.open();
     const COUNT = 400;
     const SIZE = 64 * 1024;
     queueAll(ep, COUNT, SIZE);
     // Read a part, then stop reading so a backlog builds up, then reset.
-    await waitFor(() => peer!.frames.length >= 20, 5000, '20 messages');
+    await waitFor(() => peer.frames.length >= 20, 5000, '20 messages');
     peer.socket.pause();
     await delay(200);
     const bufferedBeforeReset = ep.conn.bufferedAmount;
@@ -113,9 +99,7 @@ describe('nothing lost', () => {
   });
 
   it('(c) a peer that stops reading and never answers close: what it can read + unsent = what was queued', async () => {
-    server = await startServer({ closeTimeout: 500 });
-    peer = await rawClient(server.port, undefined, { read: false });
-    const ep = await server.nextEndpoint();
+    const { ep, peer } = await raw.open({ closeTimeout: 500 }, { read: false });
     const COUNT = 300;
     const SIZE = 64 * 1024;
     queueAll(ep, COUNT, SIZE);

@@ -7,23 +7,15 @@ import { Opcode } from '../src/index.js';
 import { connectClient } from './helpers/client.js';
 import { echo, type ConnectionOptions, type Endpoint } from './helpers/endpoint.js';
 import { clientFrame, encodeFrame } from './helpers/frames.js';
-import { rawClient, startRawServer, type RawPeer, type RawServer } from './helpers/raw-peer.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { startRawServer, type RawServer } from './helpers/raw-peer.js';
+import { rawFixture } from './helpers/server-fixture.js';
 import { delay, waitFor, within } from './helpers/wait.js';
 
 describe('peer resets mid-message (our server)', () => {
-  let server: TestServer;
-  let peer: RawPeer;
-
-  afterEach(async () => {
-    peer?.destroy();
-    await server?.stop();
-  });
+  const raw = rawFixture();
 
   async function resetMidMessage(options: ConnectionOptions): Promise<Endpoint> {
-    server = await startServer(options);
-    peer = await rawClient(server.port);
-    const ep = await server.nextEndpoint();
+    const { ep, peer } = await raw.open(options);
     peer.send(clientFrame(Opcode.TEXT, 'complete'));
     await waitFor(() => ep.messages.length === 1);
     const frame = clientFrame(Opcode.BINARY, randomBytes(200_000));
@@ -60,9 +52,7 @@ describe('peer resets mid-message (our server)', () => {
   });
 
   it('a reset while our side is sending: onClose(1006) once with an errno', async () => {
-    server = await startServer({});
-    peer = await rawClient(server.port, undefined, { read: false });
-    const ep = await server.nextEndpoint();
+    const { ep, peer } = await raw.open({}, { read: false });
     for (let i = 0; i < 16; i++) ep.conn.queueMsg(Buffer.alloc(1024 * 1024), Opcode.BINARY);
     await waitFor(() => ep.conn.bufferedAmount < 16 * 1024 * 1024, 3000, 'some sending');
     peer.socket.resetAndDestroy();

@@ -13,16 +13,7 @@ import {
   type NegotiatedDeflate,
   type PerMessageDeflateOptions,
 } from '../src/permessage-deflate.js';
-
-const DEFAULTS: NegotiatedDeflate = {
-  serverNoContextTakeover: false,
-  clientNoContextTakeover: false,
-  serverMaxWindowBits: 15,
-  clientMaxWindowBits: 15,
-  level: -1,
-  memLevel: 8,
-  threshold: 1024,
-};
+import { NEGOTIATED_DEFAULTS as DEFAULTS } from './helpers/deflate-defaults.js';
 
 /** Server negotiation from a raw header: the response header and the agreement, or null when declined. */
 function server(header: string, options: PerMessageDeflateOptions = {}) {

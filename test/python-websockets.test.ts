@@ -2,12 +2,12 @@
 // (dist/examples/echo-server-helpers.js) and its server against our connect(), with permessage-deflate on and off,
 // 4 MiB messages, pings with payloads and close codes.
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { connect, Opcode, type CloseInfo, type WebSocketConnection } from '../src/index.js';
 import { waitFor, within } from './helpers/wait.js';
 import { requirePeer, skipWithout } from './peers/availability.js';
-import { startEchoServer, type EchoServer } from './peers/echo-server.js';
+import { echoServerForSuite, startEchoServer } from './peers/echo-server.js';
 import { runPython, websocketsVersion, type PeerEvent, type PythonPeer } from './peers/python.js';
 
 const version = websocketsVersion();
@@ -27,21 +27,13 @@ afterEach(async () => {
 });
 
 describe.skipIf(skipWithout(peer))(`websockets ${version ?? '(missing)'} client → our echo server`, () => {
-  let server: EchoServer;
-
-  beforeAll(async () => {
-    requirePeer(peer);
-    server = await startEchoServer();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = echoServerForSuite(peer);
 
   it.each([
     ['deflate', ['permessage-deflate']],
     ['none', []],
   ])('compression %s: 4 MiB text and binary echo byte-exact, a ping payload comes back, close 4000 is answered', async (compression, extensions) => {
-    const client = python('websockets_client.py', [`ws://127.0.0.1:${server.port}/`, '--compression', compression]);
+    const client = python('websockets_client.py', [`ws://127.0.0.1:${server().port}/`, '--compression', compression]);
     expect(await within(client.exited, 60_000, 'the python client'), client.output()).toBe(0);
     const byEvent = (name: string): PeerEvent[] => client.events.filter((e) => e.event === name);
     expect(byEvent('open')[0].extensions).toEqual(extensions);

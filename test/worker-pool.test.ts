@@ -14,14 +14,11 @@ import type { UpgradeHandoffOptions } from '../src/handoff.js';
 import { WorkerPool, type WorkerPoolOptions } from '../src/worker-pool.js';
 import { countFds } from './helpers/fds.js';
 import { waitFor, within } from './helpers/wait.js';
+import { wsConnect, type WsClient } from './helpers/ws-peer.js';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'pool-echo-worker.mjs');
 
-interface Client {
-  ws: WebSocket;
-  messages: Array<{ data: Buffer; isBinary: boolean }>;
-  closed: Promise<{ code: number; reason: string }>;
-}
+type Client = WsClient;
 
 interface Pooled {
   pool: WorkerPool;
@@ -66,22 +63,7 @@ async function startPooled(options: Partial<WorkerPoolOptions> = {}, upgrade: Up
 }
 
 async function connect(port: number, { deflate = false, urlPath = '/' } = {}): Promise<Client> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}${urlPath}`, { perMessageDeflate: deflate });
-  const messages: Client['messages'] = [];
-  ws.on('message', (data, isBinary) => messages.push({ data: data as Buffer, isBinary }));
-  ws.on('error', () => {}); // a reset still ends in 'close', which the tests check
-  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
-    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
-  );
-  await within(
-    new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    }),
-    5000,
-    'a ws client to connect',
-  );
-  const client = { ws, messages, closed };
+  const client = await wsConnect(port, { perMessageDeflate: deflate }, urlPath);
   clients.push(client);
   return client;
 }

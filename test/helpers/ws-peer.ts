@@ -26,8 +26,8 @@ function record(ws: WebSocket): WsClient {
   return { ws, messages, closed };
 }
 
-export async function wsConnect(port: number, options: WebSocket.ClientOptions = {}): Promise<WsClient> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false, ...options });
+export async function wsConnect(port: number, options: WebSocket.ClientOptions = {}, urlPath = '/'): Promise<WsClient> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}${urlPath}`, { perMessageDeflate: false, ...options });
   const client = record(ws);
   await within(
     new Promise<void>((resolve, reject) => {

@@ -4,7 +4,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
+import { afterAll, beforeAll } from 'vitest';
+
 import { within } from '../helpers/wait.js';
+import { requirePeer, type Peer } from './availability.js';
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
 export const echoServerScript =
@@ -57,4 +60,23 @@ export async function startEchoServer(listen: { unix: string } | { port: number 
     await stop();
     throw err;
   }
+}
+
+/**
+ * One echo server for the enclosing describe: started in beforeAll once `peer` is known to be present, stopped in
+ * afterAll. The returned function gives the running server (inside tests only).
+ */
+export function echoServerForSuite(peer: Peer): () => EchoServer {
+  let server: EchoServer | undefined;
+  beforeAll(async () => {
+    requirePeer(peer);
+    server = await startEchoServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  return () => {
+    if (!server) throw new Error('the echo server is not running (used outside a test?)');
+    return server;
+  };
 }
