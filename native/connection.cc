@@ -105,7 +105,6 @@ Napi::Function Connection::DefineClass(Napi::Env env) {
       env, "NativeConnection",
       {
           InstanceMethod<&Connection::Attach>("_attach"),
-          InstanceMethod<&Connection::QueueMsg>("_queueMsg"),
           InstanceMethod<&Connection::Handle>("_handle"),
           InstanceMethod<&Connection::QueueFragmented>("_queueFragmented"),
           InstanceMethod<&Connection::Wait>("_wait"),
@@ -127,6 +126,7 @@ Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connec
   data_ = env.GetInstanceData<AddonData>();
   id_ = data_->Register(this);
   if (!info[0].IsObject()) {
+    closed_ = true;  // never a connection: nothing to release
     Napi::TypeError::New(env, "options must be an object").ThrowAsJavaScriptException();
     return;
   }
@@ -244,7 +244,8 @@ Napi::Value Connection::Abort(const Napi::CallbackInfo& info) {
 void Connection::ThrowQueueError(Napi::Env env, QueueResult result) {
   switch (result) {
     case QueueResult::kClosing:
-      Napi::Error::New(env, "the connection is closing (a close frame is queued): no more messages can be queued").ThrowAsJavaScriptException();
+      Napi::Error::New(env, "the connection is closing (a close frame is queued): no more messages can be queued")
+          .ThrowAsJavaScriptException();
       break;
     case QueueResult::kInvalidRsv:
       Napi::RangeError::New(env, "rsv has bits that were not negotiated (RSV1 belongs to permessage-deflate when it "
@@ -258,10 +259,6 @@ void Connection::ThrowQueueError(Napi::Env env, QueueResult result) {
       Napi::Error::New(env, "out of memory queueing the message").ThrowAsJavaScriptException();
       break;
   }
-}
-
-Napi::Value Connection::QueueMsg(const Napi::CallbackInfo& info) {
-  return Queue(info.Env(), info[0], info[1], info[2]);
 }
 
 Napi::Value Connection::Handle(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), id_); }

@@ -54,7 +54,6 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
  private:
   // JS methods
   Napi::Value Attach(const Napi::CallbackInfo& info);
-  Napi::Value QueueMsg(const Napi::CallbackInfo& info);
   Napi::Value Handle(const Napi::CallbackInfo& info);
   Napi::Value QueueFragmented(const Napi::CallbackInfo& info);
   Napi::Value Wait(const Napi::CallbackInfo& info);

@@ -9,7 +9,6 @@ import type { DeflateParams } from './permessage-deflate.js';
 export declare class NativeConnection {
   constructor(options: NativeOptions);
   _attach(fd: number, head: Uint8Array | undefined, duplicate: boolean): void;
-  _queueMsg(data: string | ArrayBufferView | ArrayBuffer, opcode: number, rsv: number): boolean;
   _handle(): NativeHandle;
   _queueFragmented(source: (len: number) => unknown, opcode: number, rsv: number): void;
   _wait(cb: () => void): void;
@@ -62,7 +61,7 @@ export type NativeHandle = number & { readonly __nativeHandle: unique symbol };
 
 export interface NativeModule {
   NativeConnection: typeof NativeConnection;
-  /** Same as NativeConnection#_queueMsg, addressed by handle. */
+  /** Queues a message on the connection whose _handle() is `handle` (see native/connection.h). */
   queueMsg(handle: NativeHandle, data: string | ArrayBufferView | ArrayBuffer, opcode: number, rsv: number): boolean;
   /** A close-on-exec duplicate of a stream socket fd (throws TypeError for anything else). */
   dupSocketFd(fd: number): number;
