@@ -76,8 +76,8 @@ function load(): NativeModule {
   if (!fs.existsSync(file)) {
     throw new Error(
       `wslay: the native addon is not built (${file} is missing). Build it with \`npm rebuild wslay\` ` +
-        '(npm 11 runs install scripts of dependencies only when allowed: `npm approve-scripts wslay` or add it to ' +
-        'allowScripts), or run `node scripts/build-native.mjs` in the package directory.',
+        '(npm 11 may hold back install scripts of dependencies: `npm install-scripts approve wslay`), or run ' +
+        '`node scripts/build-native.mjs` in the package directory.',
     );
   }
   return require(file);
