@@ -93,6 +93,14 @@ export interface WebSocketConnectionOptions {
 
 const queueMsgByHandle = native.queueMsg;
 
+// Internal: a function that runs before onClose whatever the user sets it to (WorkerPool counts closes with it).
+const closeWatchers = new WeakMap<WebSocketConnection, () => void>();
+
+/** @internal Calls `watcher` when `connection` closes, before its onClose. */
+export function watchClose(connection: WebSocketConnection, watcher: () => void): void {
+  closeWatchers.set(connection, watcher);
+}
+
 function checkNumber(name: string, value: unknown, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -150,6 +158,7 @@ export class WebSocketConnection extends native.NativeConnection {
         : undefined,
     });
     this.#handle = this._handle();
+    this._setCallback(CallbackSlot.onClose, WebSocketConnection.#deliverClose);
     this.onMsgRecv = options.onMsgRecv;
     this.onClose = options.onClose;
     this.genmask = options.genmask;
@@ -203,7 +212,15 @@ export class WebSocketConnection extends native.NativeConnection {
   set onClose(fn: OnClose | undefined) {
     checkCallback('onClose', fn);
     this.#onClose = fn ?? undefined;
-    this._setCallback(CallbackSlot.onClose, this.#onClose);
+  }
+
+  static #deliverClose(this: WebSocketConnection, code: number, info: CloseInfo): void {
+    const watcher = closeWatchers.get(this);
+    if (watcher) {
+      closeWatchers.delete(this);
+      watcher();
+    }
+    this.#onClose?.call(this, code, info);
   }
   get genmask(): Genmask | undefined {
     return this.#genmask;

@@ -14,9 +14,9 @@ import type * as http from 'node:http';
 import type * as net from 'node:net';
 
 import { WebSocketConnection, type WebSocketConnectionOptions } from './connection.js';
-import { buildUpgradeResponse, type ExtraHeaders, formatHttpResponse, validateUpgradeRequest } from './handshake.js';
 import { native } from './native.js';
-import { negotiateServer, type NegotiatedDeflate, type PerMessageDeflateOptions, resolveDeflateOption } from './permessage-deflate.js';
+import type { NegotiatedDeflate } from './permessage-deflate.js';
+import { answerUpgrade, type UpgradeHandshakeOptions } from './server.js';
 import { takeOverSocket } from './socket-handover.js';
 
 /** Tags a SocketHandoffMessage, so a receiver can tell it from its other messages. */
@@ -180,16 +180,7 @@ export function adoptSocket(message: SocketHandoffMessage, options: AdoptOptions
 }
 
 /** The handshake options of handleUpgrade; the connection options belong to the receiver (adoptSocket). */
-export interface UpgradeHandoffOptions {
-  /** Subprotocols this server speaks; the first one the client offers (in the client's order) is chosen. */
-  protocols?: readonly string[];
-  /** Chooses the subprotocol instead: return one of `offered`, or undefined/false for none. */
-  handleProtocols?: (offered: string[], req: http.IncomingMessage) => string | undefined | false;
-  /** Extra headers for the 101 response. */
-  headers?: ExtraHeaders;
-  /** permessage-deflate (RFC 7692), negotiated when the client offers it. Default false. */
-  perMessageDeflate?: boolean | PerMessageDeflateOptions;
-}
+export type UpgradeHandoffOptions = UpgradeHandshakeOptions;
 
 /**
  * handleUpgrade for another thread: validates the request (bad ones get 400, or 426 for another version, and
@@ -202,25 +193,6 @@ export async function upgradeForHandoff(
   head: Uint8Array,
   options: UpgradeHandoffOptions = {},
 ): Promise<SocketHandoff | undefined> {
-  const deflateOptions = resolveDeflateOption(options.perMessageDeflate);
-  const request = validateUpgradeRequest(req);
-  if (!request.ok) {
-    socket.on('error', () => socket.destroy());
-    socket.end(formatHttpResponse(request.status, request.headers, request.body), () => socket.destroy());
-    return undefined;
-  }
-  let protocol: string | undefined;
-  if (options.handleProtocols) {
-    const chosen = options.handleProtocols([...request.protocols], req);
-    if (typeof chosen === 'string') {
-      if (!request.protocols.includes(chosen)) throw new Error(`handleProtocols chose ${chosen}, which was not offered`);
-      protocol = chosen;
-    }
-  } else if (options.protocols) {
-    const offered = options.protocols;
-    protocol = request.protocols.find((p) => offered.includes(p));
-  }
-  const deflate = deflateOptions ? negotiateServer(request.extensions, deflateOptions) : null;
   // Read before the socket is destroyed by the detach.
   const info: HandoffRequestInfo = {
     url: req.url ?? '/',
@@ -228,13 +200,7 @@ export async function upgradeForHandoff(
     remoteAddress: socket.remoteAddress ?? '',
     remotePort: socket.remotePort ?? 0,
   };
-  socket.write(
-    buildUpgradeResponse({
-      key: request.key,
-      protocol,
-      extensions: deflate ? [deflate.response] : undefined,
-      headers: options.headers,
-    }),
-  );
-  return detachSocket(socket, head, { protocol, perMessageDeflate: deflate?.negotiated, request: info });
+  const agreed = answerUpgrade(req, socket, options);
+  if (!agreed) return undefined;
+  return detachSocket(socket, head, { protocol: agreed.protocol, perMessageDeflate: agreed.deflate, request: info });
 }

@@ -13,8 +13,13 @@ export type {
 } from './connection.js';
 export { FragmentedStatus, isValidCloseCode, Opcode, RSV1, RSV2, RSV3 } from './constants.js';
 export { acceptKey } from './handshake.js';
-export { handleUpgrade, WebSocketServer } from './server.js';
-export type { HandleUpgradeOptions, WebSocketServerOptions } from './server.js';
+export { answerUpgrade, handleUpgrade, WebSocketServer } from './server.js';
+export type {
+  HandleUpgradeOptions,
+  UpgradeAgreement,
+  UpgradeHandshakeOptions,
+  WebSocketServerOptions,
+} from './server.js';
 export { connect } from './client.js';
 export type { ConnectOptions } from './client.js';
 export { HandshakeError } from './errors.js';

@@ -4,7 +4,7 @@
 // an exception escapes the user's code (the peer then sees 1011 instead of a bare TCP close).
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { WebSocketConnection, type OnClose } from './connection.js';
+import { type WebSocketConnection, watchClose } from './connection.js';
 import { adoptSocket, type SocketHandoffMessage } from './handoff.js';
 import type { PoolCommand, PoolReport, PoolWorkerData, PoolWorkerModule } from './worker-pool.js';
 
@@ -41,27 +41,6 @@ async function loadModule(): Promise<PoolWorkerModule> {
   return mod;
 }
 
-const onCloseSetter = Object.getOwnPropertyDescriptor(WebSocketConnection.prototype, 'onClose')!.set!;
-
-// The pool must hear of every close even when the user's code replaces onClose later: the native callback slot
-// keeps our wrapper, and the property reads and writes the user's function.
-function watchClose(connection: WebSocketConnection, closed: () => void): void {
-  let userOnClose = connection.onClose;
-  const wrapper: OnClose = function (code, info) {
-    closed();
-    userOnClose?.call(this, code, info);
-  };
-  onCloseSetter.call(connection, wrapper);
-  Object.defineProperty(connection, 'onClose', {
-    configurable: true,
-    get: () => userOnClose,
-    set: (fn: OnClose | undefined) => {
-      if (fn !== undefined && fn !== null && typeof fn !== 'function') throw new TypeError('onClose must be a function');
-      userOnClose = fn ?? undefined;
-    },
-  });
-}
-
 function adopt(message: SocketHandoffMessage): void {
   if (ending) {
     report({ type: 'adopted', id: message.id, ok: false });
@@ -76,6 +55,7 @@ function adopt(message: SocketHandoffMessage): void {
   }
   report({ type: 'adopted', id: message.id, ok: true });
   open.add(connection);
+  // The pool hears of every close, even when the user's code replaces onClose.
   watchClose(connection, () => {
     open.delete(connection);
     report({ type: 'closed' });

@@ -6,10 +6,15 @@ import type * as net from 'node:net';
 
 import { WebSocketConnection, type WebSocketConnectionOptions } from './connection.js';
 import { buildUpgradeResponse, type ExtraHeaders, formatHttpResponse, validateUpgradeRequest } from './handshake.js';
-import { negotiateServer, type PerMessageDeflateOptions, resolveDeflateOption } from './permessage-deflate.js';
+import {
+  type NegotiatedDeflate,
+  negotiateServer,
+  type PerMessageDeflateOptions,
+  resolveDeflateOption,
+} from './permessage-deflate.js';
 
-export interface HandleUpgradeOptions
-  extends Omit<WebSocketConnectionOptions, 'fd' | 'socket' | 'head' | 'type' | 'perMessageDeflate' | 'allowedRsv'> {
+/** The server's side of the opening handshake. */
+export interface UpgradeHandshakeOptions {
   /** Subprotocols this server speaks; the first one the client offers (in the client's order) is chosen. */
   protocols?: readonly string[];
   /** Chooses the subprotocol instead: return one of `offered`, or undefined/false for none. */
@@ -20,9 +25,54 @@ export interface HandleUpgradeOptions
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
 }
 
-function reject(socket: net.Socket, status: number, headers: Record<string, string>, body: string): void {
-  socket.on('error', () => socket.destroy());
-  socket.end(formatHttpResponse(status, headers, body), () => socket.destroy());
+export interface HandleUpgradeOptions
+  extends UpgradeHandshakeOptions,
+    Omit<WebSocketConnectionOptions, 'fd' | 'socket' | 'head' | 'type' | 'perMessageDeflate' | 'allowedRsv'> {}
+
+/** What the handshake agreed. */
+export interface UpgradeAgreement {
+  protocol: string | undefined;
+  deflate: NegotiatedDeflate | undefined;
+}
+
+/**
+ * The handshake part of handleUpgrade (and of upgradeForHandoff): validates the request, answering a bad one with
+ * 400 (426 for another protocol version) and destroying the socket (→ undefined); otherwise picks the subprotocol,
+ * negotiates permessage-deflate and writes the complete 101 response.
+ */
+export function answerUpgrade(
+  req: http.IncomingMessage,
+  socket: net.Socket,
+  options: UpgradeHandshakeOptions,
+): UpgradeAgreement | undefined {
+  const deflateOptions = resolveDeflateOption(options.perMessageDeflate);
+  const request = validateUpgradeRequest(req);
+  if (!request.ok) {
+    socket.on('error', () => socket.destroy());
+    socket.end(formatHttpResponse(request.status, request.headers, request.body), () => socket.destroy());
+    return undefined;
+  }
+  let protocol: string | undefined;
+  if (options.handleProtocols) {
+    const chosen = options.handleProtocols([...request.protocols], req);
+    if (typeof chosen === 'string') {
+      if (!request.protocols.includes(chosen)) throw new Error(`handleProtocols chose ${chosen}, which was not offered`);
+      protocol = chosen;
+    }
+  } else if (options.protocols) {
+    const supported = options.protocols;
+    protocol = request.protocols.find((p) => supported.includes(p));
+  }
+  const deflate = deflateOptions ? negotiateServer(request.extensions, deflateOptions) : null;
+  socket.write(
+    buildUpgradeResponse({
+      key: request.key,
+      protocol,
+      extensions: deflate ? [deflate.response] : undefined,
+      headers: options.headers,
+    }),
+  );
+  return { protocol, deflate: deflate?.negotiated };
 }
 
 /**
@@ -37,40 +87,17 @@ export function handleUpgrade(
   options: HandleUpgradeOptions = {},
 ): WebSocketConnection | undefined {
   const { protocols, handleProtocols, headers, perMessageDeflate, ...connectionOptions } = options;
-  const deflateOptions = resolveDeflateOption(perMessageDeflate);
-  const request = validateUpgradeRequest(req);
-  if (!request.ok) {
-    reject(socket, request.status, request.headers, request.body);
-    return undefined;
-  }
-  let protocol: string | undefined;
-  if (handleProtocols) {
-    const chosen = handleProtocols([...request.protocols], req);
-    if (typeof chosen === 'string') {
-      if (!request.protocols.includes(chosen)) throw new Error(`handleProtocols chose ${chosen}, which was not offered`);
-      protocol = chosen;
-    }
-  } else if (protocols) {
-    protocol = request.protocols.find((p) => protocols.includes(p));
-  }
-  const deflate = deflateOptions ? negotiateServer(request.extensions, deflateOptions) : null;
-  socket.write(
-    buildUpgradeResponse({
-      key: request.key,
-      protocol,
-      extensions: deflate ? [deflate.response] : undefined,
-      headers,
-    }),
-  );
+  const agreed = answerUpgrade(req, socket, { protocols, handleProtocols, headers, perMessageDeflate });
+  if (!agreed) return undefined;
   const connection = new WebSocketConnection({
     ...connectionOptions,
     socket,
     head,
     type: 'server',
-    perMessageDeflate: deflate?.negotiated,
+    perMessageDeflate: agreed.deflate,
   });
-  connection.protocol = protocol ?? '';
-  connection.extensions = deflate ? 'permessage-deflate' : '';
+  connection.protocol = agreed.protocol ?? '';
+  connection.extensions = agreed.deflate ? 'permessage-deflate' : '';
   return connection;
 }
 
