@@ -194,16 +194,9 @@ export class WebSocketConnection extends native.NativeConnection {
 
   // What the native side calls for each message: small messages arrive as a view into a shared slab (see
   // native/addon_data.h), so a Buffer view is made here instead of an ArrayBuffer per message in C++.
-  static #deliverMessage(
-    this: WebSocketConnection,
-    slab: ArrayBuffer,
-    offset: number,
-    length: number,
-    rsv: number,
-    opcode: number,
-    statusCode: number,
-  ): void {
-    this.#onMsgRecv?.call(this, rsv, opcode, Buffer.from(slab, offset, length), statusCode);
+  // `meta` packs rsv (bits 0-2), the opcode (bits 3-6) and the status code (bits 7-22).
+  static #deliverMessage(this: WebSocketConnection, slab: ArrayBuffer, offset: number, length: number, meta: number): void {
+    this.#onMsgRecv?.call(this, meta & 7, (meta >>> 3) & 15, Buffer.from(slab, offset, length), meta >>> 7);
   }
   /** Called once, after the fd is closed: `(code, info)`. */
   get onClose(): OnClose | undefined {
