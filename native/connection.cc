@@ -36,11 +36,12 @@ bool GetBytes(Napi::Env env, Napi::Value value, std::string* storage, const uint
     return true;
   }
   if (value.IsString()) {
+    // One encoding pass into room for the worst case (3 UTF-8 bytes per UTF-16 unit; the length query is O(1)).
+    size_t units = 0;
+    napi_get_value_string_utf16(env, value, nullptr, 0, &units);
+    storage->resize(units * 3 + 1);
     size_t n = 0;
-    napi_get_value_string_utf8(env, value, nullptr, 0, &n);
-    storage->resize(n + 1);
-    napi_get_value_string_utf8(env, value, &(*storage)[0], n + 1, &n);
-    storage->resize(n);
+    napi_get_value_string_utf8(env, value, &(*storage)[0], storage->size(), &n);
     *data = reinterpret_cast<const uint8_t*>(storage->data());
     *len = n;
     return true;
@@ -294,14 +295,11 @@ Napi::Value Connection::Queue(Napi::Env env, Napi::Value data_value, Napi::Value
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  if (rsv > 7) {
-    Napi::RangeError::New(env, "rsv must be a combination of RSV1, RSV2 and RSV3").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  std::string storage;
+  // Text is encoded into a buffer the thread reuses (the session copies the bytes before returning).
+  static thread_local std::string text;
   const uint8_t* data = nullptr;
   size_t len = 0;
-  if (!GetBytes(env, data_value, &storage, &data, &len)) {
+  if (!GetBytes(env, data_value, &text, &data, &len)) {
     Napi::TypeError::New(env, "message must be a string, Buffer, TypedArray, DataView or ArrayBuffer")
         .ThrowAsJavaScriptException();
     return env.Undefined();
@@ -312,6 +310,7 @@ Napi::Value Connection::Queue(Napi::Env env, Napi::Value data_value, Napi::Value
     return env.Undefined();
   }
   QueueResult r = session_->Queue(static_cast<uint8_t>(opcode), data, len, static_cast<uint8_t>(rsv));
+  if (text.capacity() > ThreadBuffers::kGatherSize) std::string().swap(text);  // do not keep a huge one
   if (r == QueueResult::kBackpressure) return Napi::Boolean::New(env, false);
   if (r != QueueResult::kOk) {
     ThrowQueueError(env, r);
@@ -334,10 +333,6 @@ Napi::Value Connection::QueueFragmented(const Napi::CallbackInfo& info) {
   }
   if (opcode != WSLAY_TEXT_FRAME && opcode != WSLAY_BINARY_FRAME) {
     Napi::RangeError::New(env, "a fragmented message must be TEXT (1) or BINARY (2)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  if (rsv > 7) {
-    Napi::RangeError::New(env, "rsv must be a combination of RSV1, RSV2 and RSV3").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   auto* fn = new Napi::FunctionReference(Napi::Persistent(info[0].As<Napi::Function>()));
