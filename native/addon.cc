@@ -38,6 +38,15 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, ::close(info[0].As<Napi::Number>().Int32Value()) == 0);
 }
 
+// setSlabGuard(markAsUntransferable): see AddonData::mark_untransferable.
+Napi::Value SetSlabGuard(const Napi::CallbackInfo& info) {
+  if (info[0].IsFunction()) {
+    info.Env().GetInstanceData<wslay_node::AddonData>()->mark_untransferable =
+        Napi::Persistent(info[0].As<Napi::Function>());
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   using namespace wslay_node;
   AddonData* data = new AddonData(env);
@@ -46,6 +55,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   data->connection_class = Napi::Persistent(connection);
   exports.Set("NativeConnection", connection);
   exports.Set("queueMsg", Napi::Function::New(env, Connection::QueueMsgByHandle, "queueMsg"));
+  exports.Set("setSlabGuard", Napi::Function::New(env, SetSlabGuard, "setSlabGuard"));
   exports.Set("dupSocketFd", Napi::Function::New(env, DupSocketFd, "dupSocketFd"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   return exports;

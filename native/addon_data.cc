@@ -57,7 +57,7 @@ void AddonData::OnAllHandlesClosed() {
 
 bool AddonData::CopyToJs(napi_env env, const uint8_t* data, size_t len, napi_value* array_buffer, size_t* offset) {
   void* base = nullptr;
-  if (len > kPooledMax) {
+  if (len > kPooledMax || mark_untransferable.IsEmpty()) {
     if (napi_create_arraybuffer(env, len, &base, array_buffer) != napi_ok) return false;
     std::memcpy(base, data, len);
     *offset = 0;
@@ -65,6 +65,13 @@ bool AddonData::CopyToJs(napi_env env, const uint8_t* data, size_t len, napi_val
   }
   if (slab_ == nullptr || slab_used_ + len > kSlabSize) {
     if (napi_create_arraybuffer(env, kSlabSize, &base, array_buffer) != napi_ok) return false;
+    napi_value global = nullptr, ignored = nullptr;
+    napi_get_global(env, &global);
+    if (napi_call_function(env, global, mark_untransferable.Value(), 1, array_buffer, &ignored) != napi_ok) {
+      napi_value error;
+      napi_get_and_clear_last_exception(env, &error);
+      return false;
+    }
     if (slab_ != nullptr) napi_delete_reference(env, slab_);
     napi_create_reference(env, *array_buffer, 1, &slab_);
     slab_base_ = static_cast<uint8_t*>(base);

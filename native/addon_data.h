@@ -35,6 +35,9 @@ class AddonData {
   static constexpr size_t kSlabSize = 64 * 1024;
   static constexpr size_t kPooledMax = 4 * 1024;
   bool CopyToJs(napi_env env, const uint8_t* data, size_t len, napi_value* array_buffer, size_t* offset);
+  // worker_threads.markAsUntransferable, set from JS at load: each slab is marked, so no postMessage transfer can
+  // detach it while we still write into it (Node's own Buffer pool is marked the same way). Without it, no slab.
+  Napi::FunctionReference mark_untransferable;
 
   // Connections by a small number, the handle JS passes to the hot path (queueMsg) instead of the object, which
   // would cost a napi_unwrap per call. A slot is freed when its connection is destroyed; an unknown number is

@@ -2,6 +2,7 @@
 // when an installer skipped that (npm 11 runs dependencies' install scripts only when allowed), say how to build it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { markAsUntransferable } from 'node:worker_threads';
 
 import type { DeflateParams } from './permessage-deflate.js';
 
@@ -67,6 +68,8 @@ export interface NativeModule {
   dupSocketFd(fd: number): number;
   /** Closes an fd; true on success. */
   closeFd(fd: number): boolean;
+  /** Gives the addon worker_threads.markAsUntransferable for its message slabs. */
+  setSlabGuard(markAsUntransferable: (value: object) => void): void;
 }
 
 function load(): NativeModule {
@@ -84,3 +87,5 @@ function load(): NativeModule {
 }
 
 export const native = load();
+// Received messages are views into shared slabs: a transfer must copy them, never detach a slab.
+native.setSlabGuard(markAsUntransferable);
