@@ -49,11 +49,8 @@ Napi::Value SetSlabGuard(const Napi::CallbackInfo& info) {
 
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   using namespace wslay_node;
-  AddonData* data = new AddonData(env);
-  env.SetInstanceData(data);
-  Napi::Function connection = Connection::DefineClass(env);
-  data->connection_class = Napi::Persistent(connection);
-  exports.Set("NativeConnection", connection);
+  env.SetInstanceData(new AddonData(env));
+  exports.Set("NativeConnection", Connection::DefineClass(env));
   exports.Set("queueMsg", Napi::Function::New(env, Connection::QueueMsgByHandle, "queueMsg"));
   exports.Set("setSlabGuard", Napi::Function::New(env, SetSlabGuard, "setSlabGuard"));
   exports.Set("dupSocketFd", Napi::Function::New(env, DupSocketFd, "dupSocketFd"));

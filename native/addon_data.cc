@@ -25,8 +25,7 @@ AddonData::~AddonData() {
   if (cleanup_hook_ != nullptr) {
     napi_remove_async_cleanup_hook(cleanup_hook_);
     cleanup_hook_ = nullptr;
-    std::vector<Connection*> open(live.begin(), live.end());
-    for (Connection* c : open) c->Abandon(true);
+    AbandonAll();
     idle_.Reset();
   }
 }
@@ -34,10 +33,7 @@ AddonData::~AddonData() {
 void AddonData::OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
   AddonData* self = static_cast<AddonData*>(arg);
   self->cleanup_hook_ = nullptr;
-  // Connections still open when their thread ends: peers get a close frame (1011) where one can be written.
-  std::vector<Connection*> open(self->live.begin(), self->live.end());
-  for (Connection* c : open) c->Abandon(true);
-  self->live.clear();
+  self->AbandonAll();
   self->deferred_.clear();
   self->idle_.Reset();
   if (open_uv_handles == 0) {
@@ -102,10 +98,17 @@ void AddonData::Unregister(uint32_t id) {
   free_ids_.push_back(id);
 }
 
+void AddonData::AbandonAll() {
+  std::vector<Connection*> all(by_id_.begin(), by_id_.end());
+  for (Connection* c : all) {
+    if (c != nullptr) c->Abandon(true);  // does nothing for a closed one
+  }
+}
+
 void AddonData::Defer(Connection* connection) {
   if (connection->defer_pending) return;
   connection->defer_pending = true;
-  deferred_.push_back(connection);
+  deferred_.push_back(connection->id());
   if (!idle_) {
     if (idle_.Init([&](uv_idle_t* h) { return uv_idle_init(loop_, h); }) != 0) return;
     idle_.get()->data = this;
@@ -118,17 +121,19 @@ void AddonData::Defer(Connection* connection) {
 void AddonData::CancelDeferred(Connection* connection) {
   if (!connection->defer_pending) return;
   connection->defer_pending = false;
-  deferred_.erase(std::remove(deferred_.begin(), deferred_.end(), connection), deferred_.end());
+  deferred_.erase(std::remove(deferred_.begin(), deferred_.end(), connection->id()), deferred_.end());
 }
 
 void AddonData::OnIdle(uv_idle_t* idle) {
   AddonData* self = static_cast<AddonData*>(idle->data);
-  std::vector<Connection*> batch;
+  std::vector<uint32_t> batch;
   batch.swap(self->deferred_);
-  for (Connection* c : batch) c->defer_pending = false;
-  for (Connection* c : batch) {
-    // A connection closed by an earlier one in this batch is no longer live (CancelDeferred does not reach batch).
-    if (self->live.count(c)) c->Process(0);
+  for (uint32_t id : batch) {
+    if (Connection* c = self->Find(id)) c->defer_pending = false;
+  }
+  for (uint32_t id : batch) {
+    // Looked up again: an earlier one in this batch may have let this one be collected (then it is not found).
+    if (Connection* c = self->Find(id)) c->Process(0);
   }
   if (self->deferred_.empty() && self->idle_) uv_idle_stop(self->idle_.get());
 }

@@ -1,11 +1,11 @@
 // What one Node environment (the main thread or one worker) shares among its connections: the loop, the thread's
-// buffers, deferred work, and the set of live connections for teardown when the environment exits.
+// buffers, deferred work, and its connections by number (for the hot path and for teardown when the environment
+// exits).
 #pragma once
 
 #include <napi.h>
 #include <uv.h>
 
-#include <unordered_set>
 #include <vector>
 
 #include "thread_buffers.h"
@@ -40,25 +40,22 @@ class AddonData {
   Napi::FunctionReference mark_untransferable;
 
   // Connections by a small number, the handle JS passes to the hot path (queueMsg) instead of the object, which
-  // would cost a napi_unwrap per call. A slot is freed when its connection is destroyed; an unknown number is
-  // simply not found, so a handle can never reach freed memory.
+  // would cost a napi_unwrap per call; deferred work is listed by number too. A slot is freed when its connection
+  // is destroyed; an unknown number is simply not found, so a number can never reach freed memory.
   uint32_t Register(Connection* connection);
   void Unregister(uint32_t id);
   Connection* Find(uint32_t id) const { return id < by_id_.size() ? by_id_[id] : nullptr; }
-
-  // Live connections, ended without calling JS when the environment exits.
-  std::unordered_set<Connection*> live;
-
-  Napi::FunctionReference connection_class;
 
  private:
   static void OnIdle(uv_idle_t* idle);
   static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg);
   static void OnAllHandlesClosed();
+  // Connections still open when their thread ends: peers get a close frame (1011) where one can be written.
+  void AbandonAll();
 
   uv_loop_t* loop_ = nullptr;
   UvHandle<uv_idle_t> idle_;
-  std::vector<Connection*> deferred_;
+  std::vector<uint32_t> deferred_;  // connection numbers
   std::vector<Connection*> by_id_;
   std::vector<uint32_t> free_ids_;
   napi_ref slab_ = nullptr;

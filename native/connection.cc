@@ -170,7 +170,6 @@ Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connec
   napi_value name;
   napi_create_string_utf8(env, "wslay.WebSocketConnection", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, nullptr, name, &async_context_);
-  data_->live.insert(this);
   ObjectWrap::Ref();  // alive while open, even when the user keeps no reference
   self_ref_ = true;
 }
@@ -500,7 +499,6 @@ void Connection::MaybeFireWaiter() {
 void Connection::Release() {
   closed_ = true;
   data_->CancelDeferred(this);
-  data_->live.erase(this);
   close_timer_.Reset();
   poll_.Reset();  // uv_close takes the fd out of epoll now, while the fd number is still ours
 }

@@ -35,6 +35,7 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   void Abandon(bool say_going_away);
 
   bool defer_pending = false;  // listed in AddonData's deferred work
+  uint32_t id() const { return id_; }
 
   // SessionHost
   bool Wants(Event event) override;

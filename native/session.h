@@ -115,7 +115,6 @@ class Session {
   bool SendQueueEmpty() const;
   size_t QueuedCount() const;
   size_t BufferedAmount() const;
-  bool close_requested() const { return close_requested_; }
 
   CloseReport Report() const;
   // At environment teardown: a best-effort close frame (between frames only), then Close().
