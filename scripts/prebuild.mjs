@@ -19,7 +19,7 @@ const fail = (msg) => {
 const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { cwd: root, encoding: 'utf8', ...opts });
 
 if (process.platform !== 'linux') {
-  fail(`${process.platform} is not done yet: only Linux (ldd, $ORIGIN rpath) is; see npm/README of the template`);
+  fail(`not done for ${process.platform} yet, only for Linux (ldd, an $ORIGIN rpath); its template in npm/ is private`);
 }
 // Same naming as the loader (src/native.ts).
 const loaderArch = { x64: 'x86_64', arm64: 'aarch64' }[process.arch] ?? process.arch;

@@ -63,9 +63,6 @@ export interface NativeModule {
   setSlabGuard(markAsUntransferable: (value: object) => void): void;
 }
 
-// Where the addon comes from, in order: WSLAY_ADDON_PATH (another build of the same sources: CI's cmake-js build,
-// the ASan build), the prebuilt platform package (an optional dependency: npm installs only the one whose
-// os/cpu/libc fit), then a local build (build/Release: the repo itself, or a platform without a prebuild).
 function packageRoot(): string {
   let dir = __dirname;
   while (!fs.existsSync(path.join(dir, 'package.json'))) {
@@ -102,7 +99,9 @@ function setupError(message: string, code: string): Error {
   Error.stackTraceLimit = limit;
   err.code = code;
   const root = packageRoot();
-  const frames = (err.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l) && !l.includes(root) && !/\bnode:internal\//.test(l));
+  const frames = (err.stack ?? '')
+    .split('\n')
+    .filter((l) => /^\s+at /.test(l) && !l.includes(root) && !/\bnode:internal\//.test(l));
   err.stack = [`Error: ${message}`, ...frames].join('\n');
   return err;
 }
@@ -115,6 +114,9 @@ function version(): string {
 const SYSTEM_WSLAY =
   'Debian/Ubuntu: apt-get install libwslay-dev; Homebrew: brew install wslay; Fedora: dnf install wslay-devel';
 
+// Where the addon comes from, in order: WSLAY_ADDON_PATH (another build of the same sources: CI's cmake-js build,
+// the ASan build), the prebuilt platform package (an optional dependency: npm installs only the one whose
+// os/cpu/libc fit), then a local build (build/Release: the repo itself, or a platform without a prebuild).
 function load(): NativeModule {
   const pkg = platformPackage();
   const local = path.join(packageRoot(), 'build', 'Release', 'wslay.node');
