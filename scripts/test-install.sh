@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `npm install wslay` as a user on a machine with no compiler and no system wslay: both packages packed (the main
-# one and the prebuilt platform package of `npm run prebuild`), installed into an empty project with
-# --ignore-scripts (npm 12's default) inside a mount namespace where libwslay.so*, /usr/include/wslay and every
-# C/C++ compiler are hidden. Then require() and import() load, an echo round trip with `ws` works, libwslay comes
+# one and the prebuilt platform package of `npm run prebuild`; `npm publish --dry-run` of each passes and lists only
+# the intended files), installed into an empty project with --ignore-scripts (npm 12's default) inside a mount
+# namespace where libwslay.so*, /usr/include/wslay and every C/C++ compiler are hidden. Then require() and import() load, an echo round trip with `ws` works, libwslay comes
 # from the package directory, a missing or broken libwslay and a missing platform package give their one-line
 # errors, and npm 11's default install prints no install-script warning. Last, with the compiler back, `npx
 # wslay-build` is the one-command source build for a project without the platform package.
@@ -18,6 +18,20 @@ if [[ ${1-} != --inside ]]; then
   [[ -n ${KEEP-} ]] && echo "test-install: keeping $work" || trap 'rm -rf "$work"' EXIT
   echo "test-install: packing"
   node scripts/prebuild.mjs
+  # npm publish --dry-run of both packages passes and would publish only these files.
+  check_publish() { # dir, pattern every file must match
+    (cd "$1" && npm publish --dry-run --json 2>"$work/publish.err") >"$work/publish.json" ||
+      { cat "$work/publish.err"; echo "test-install: FAILED: npm publish --dry-run in $1" >&2; exit 1; }
+    node -e '
+      const [file, pattern] = process.argv.slice(1);
+      const files = Object.values(JSON.parse(require("fs").readFileSync(file, "utf8")))[0].files.map((f) => f.path);
+      const stray = files.filter((f) => !new RegExp(`^(${pattern})$`).test(f));
+      if (stray.length || !files.includes("package.json")) { console.error(`unexpected: ${stray.join(" ")}`); process.exit(1); }
+      console.log(`test-install: npm publish --dry-run: ${files.length} files, as intended`);' "$work/publish.json" "$2" ||
+      { echo "test-install: FAILED: the files npm would publish from $1" >&2; exit 1; }
+  }
+  check_publish . 'package\.json|README\.md|LICENSE|dist/[a-z0-9-]+\.(js|mjs|d\.ts|d\.mts)|native/[a-z0-9_]+\.(cc|h)|deps/find-wslay\.js|scripts/build-native\.mjs|binding\.gyp|CMakeLists\.txt'
+  check_publish npm/linux-x64-gnu 'package\.json|README\.md|LICENSE|LICENSE-wslay|wslay\.node|libwslay\.so\.1'
   npm pack --silent --pack-destination "$work" >/dev/null
   npm pack --silent --ignore-scripts --pack-destination "$work" ./node_modules/ws >/dev/null
   cp build/prebuild/wslay-linux-x64-gnu-"$(node -p 'require("./package.json").version')".tgz "$work"/
