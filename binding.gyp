@@ -26,6 +26,9 @@
         "OTHER_CPLUSPLUSFLAGS": ["-fno-exceptions", "-Wall", "-Wextra"]
       },
       "conditions": [
+        ["OS=='linux'", {
+          "ldflags": ["-Wl,-rpath,'$$ORIGIN'"]
+        }],
         ["'<!(node -p \"process.env.WSLAY_SANITIZE || ''\")'!=''", {
           "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"],
           "ldflags": ["-fsanitize=address,undefined"]

@@ -9,7 +9,7 @@
 //   options: --wave N (connections open at once, 500) --conns N --inflight N --size N (echo load: 50, 10, 64)
 //            --deflate (echo with permessage-deflate) --max-seconds N (bound for the whole run, 1800)
 //
-// Needs `npm run build` (dist/) and cc for bench/.bin/load-client (built on first use, as `npm run bench` does).
+// Needs `npm run setup` (dist/) and cc for bench/.bin/load-client (built on first use, as `npm run bench` does).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -162,7 +162,7 @@ async function soak() {
   const maxSeconds = option('max-seconds', 1800);
   const deflate = process.argv.includes('--deflate');
   if (!fs.existsSync(path.join(root, 'dist', 'index.js'))) {
-    console.error('soak: dist/ is not built: run `npm run build` first');
+    console.error('soak: dist/ is not built: run `npm run setup` first');
     process.exit(1);
   }
   const { buildBenchPrograms } = await import('./lib/build.mjs');

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Builds the addon with node-gyp (binding.gyp). Used by `npm install` (--if-missing) and by scripts/setup.mjs.
+// Builds the addon from source with node-gyp (binding.gyp) into build/Release: `npx wslay-build` (this file is the
+// package's bin) or `npm run build:native` where no prebuilt platform package fits; scripts/setup.mjs in the repo.
 // node-gyp comes from devDependencies when present, else the copy npm ships (npm sets npm_config_node_gyp).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -9,9 +10,6 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-const addon = join(root, 'build', 'Release', 'wslay.node');
-
-if (process.argv.includes('--if-missing') && existsSync(addon)) process.exit(0);
 
 const { find, INSTALL_HINT } = require('../deps/find-wslay.js');
 let found = null;

@@ -23,7 +23,7 @@ if (spawnSync('valgrind', ['--version']).status !== 0) {
 }
 const lib = path.join(root, 'dist', 'index.js');
 if (!fs.existsSync(lib)) {
-  console.error('valgrind-smoke: dist/ is not built: run `npm run build` first');
+  console.error('valgrind-smoke: dist/ is not built: run `npm run setup` first');
   process.exit(1);
 }
 

@@ -1,5 +1,6 @@
-// Loads the compiled addon and types what it exports. The addon is built by `npm install` (scripts/build-native.mjs);
-// when an installer skipped that (npm 11 runs dependencies' install scripts only when allowed), say how to build it.
+// Loads the compiled addon and types what it exports. No install script builds it: it comes prebuilt in a platform
+// package (npm/, scripts/prebuild.mjs) or from a source build (scripts/build-native.mjs); without either, say how
+// to build it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { markAsUntransferable } from 'node:worker_threads';
@@ -47,16 +48,6 @@ export const CallbackSlot = {
   onFrameRecvEnd: 5,
 } as const;
 
-function packageRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('wslay: cannot find the package root');
-    dir = up;
-  }
-  return dir;
-}
-
 /** A NativeConnection's number, for the hot path (queueMsg) without a method call on the object. */
 export type NativeHandle = number & { readonly __nativeHandle: unique symbol };
 
@@ -72,18 +63,105 @@ export interface NativeModule {
   setSlabGuard(markAsUntransferable: (value: object) => void): void;
 }
 
-function load(): NativeModule {
+function packageRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('wslay: cannot find the package root');
+    dir = up;
+  }
+  return dir;
+}
+
+/** The prebuilt package for this machine, named as in npm/ (scripts/prebuild.mjs). */
+function platformPackage(): string {
+  let name = `${process.platform}-${process.arch}`;
+  if (process.platform === 'linux') {
+    const loaderArch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
+    name += fs.existsSync(`/lib/ld-musl-${loaderArch}.so.1`) ? '-musl' : '-gnu';
+  }
+  return `@wslay/${name}`;
+}
+
+function prebuiltAddon(pkg: string): string | undefined {
+  try {
+    return path.join(path.dirname(require.resolve(`${pkg}/package.json`)), 'wslay.node');
+  } catch {
+    return undefined;
+  }
+}
+
+/** An error for the user, with no stack frames of ours: what to do is all it has to say. */
+function setupError(message: string, code: string): Error {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 50; // enough to reach the caller's require() through the module loader's frames
+  const err = new Error(message) as Error & { code: string };
+  Error.stackTraceLimit = limit;
+  err.code = code;
   const root = packageRoot();
-  // WSLAY_ADDON_PATH selects another build of the same sources (CI loads the cmake-js build with it).
-  const file = process.env.WSLAY_ADDON_PATH || path.join(root, 'build', 'Release', 'wslay.node');
-  if (!fs.existsSync(file)) {
-    throw new Error(
-      `wslay: the native addon is not built (${file} is missing). Build it with \`npm rebuild wslay\` ` +
-        '(npm 11 may hold back install scripts of dependencies: `npm install-scripts approve wslay`), or run ' +
-        '`node scripts/build-native.mjs` in the package directory.',
+  const frames = (err.stack ?? '')
+    .split('\n')
+    .filter((l) => /^\s+at /.test(l) && !l.includes(root) && !/\bnode:internal\//.test(l));
+  err.stack = [`Error: ${message}`, ...frames].join('\n');
+  return err;
+}
+
+function version(): string {
+  const manifest = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version?: string };
+  return manifest.version ?? 'latest';
+}
+
+const SYSTEM_WSLAY =
+  'Debian/Ubuntu: apt-get install libwslay-dev; Homebrew: brew install wslay; Fedora: dnf install wslay-devel';
+
+// Where the addon comes from, in order: WSLAY_ADDON_PATH (another build of the same sources: CI's cmake-js build,
+// the ASan build), the prebuilt platform package (an optional dependency: npm installs only the one whose
+// os/cpu/libc fit), then a local build (build/Release: the repo itself, or a platform without a prebuild).
+function load(): NativeModule {
+  const pkg = platformPackage();
+  const local = path.join(packageRoot(), 'build', 'Release', 'wslay.node');
+  const prebuilt = prebuiltAddon(pkg);
+  const chosen = process.env.WSLAY_ADDON_PATH;
+  if (chosen && !fs.existsSync(chosen)) {
+    throw setupError(`wslay: WSLAY_ADDON_PATH=${chosen} does not exist`, 'ERR_WSLAY_NO_ADDON');
+  }
+  const files = chosen ? [chosen] : [prebuilt, local].filter((f): f is string => f !== undefined && fs.existsSync(f));
+  if (files.length === 0) {
+    throw setupError(
+      `wslay: no native addon for ${process.platform}-${process.arch}: the prebuilt package ${pkg} is not ` +
+        'installed (npm installs it with wslay, unless optional dependencies are omitted or there is no ' +
+        `prebuild for this platform) and there is no local build (${local}). To build from source: install ` +
+        `wslay and a C++ compiler (${SYSTEM_WSLAY}), then run \`npx wslay-build\` (or \`npm run build:native\` ` +
+        'in node_modules/wslay).',
+      'ERR_WSLAY_NO_ADDON',
     );
   }
-  return require(file);
+  // A prebuild this system cannot load gives way to a local build (made after the error below said how).
+  let failure: { file: string; err: unknown } | undefined;
+  for (const file of files) {
+    try {
+      return require(file);
+    } catch (err) {
+      failure ??= { file, err };
+    }
+  }
+  const { file, err } = failure!;
+  const reason = err instanceof Error ? err.message : String(err);
+  const glibc = /`(GLIBC_[\d.]+)' not found/.exec(reason);
+  if (glibc && file === prebuilt) {
+    throw setupError(
+      `wslay: the prebuilt ${pkg} needs a newer C library (${glibc[1]}) than this system's. Build from source ` +
+        `instead: install wslay and a C++ compiler (${SYSTEM_WSLAY}), then run \`npx wslay-build\`.`,
+      'ERR_WSLAY_LIBRARY',
+    );
+  }
+  // The addon is there but libwslay.so.1 is missing, not a shared library, or lacks a symbol.
+  if (!/libwslay|undefined symbol: wslay_/.test(reason)) throw err;
+  const fix =
+    file === prebuilt
+      ? `reinstall the platform package, which ships libwslay.so.1 beside wslay.node: npm install ${pkg}@${version()}`
+      : `install the system package (${SYSTEM_WSLAY}; the library alone: libwslay1), or rebuild with \`npx wslay-build\``;
+  throw setupError(`wslay: ${file} cannot load the wslay library (${reason}). To fix it, ${fix}.`, 'ERR_WSLAY_LIBRARY');
 }
 
 export const native = load();

@@ -17,7 +17,7 @@ export function serverCatalog({ repoDir, benchDir, cServer }) {
   const oursThreads = (n) => ({
     label: `ours, ${n} worker thread${n > 1 ? 's' : ''}`,
     available: existsSync(threaded),
-    missing: `${threaded} not built yet (npm run build)`,
+    missing: `${threaded} not built yet (npm run setup)`,
     command: () => [process.execPath, [threaded, '--port', '0', '--threads', String(n)]],
     deflate: 'self',
     scenarioOnly: true,
@@ -26,7 +26,7 @@ export function serverCatalog({ repoDir, benchDir, cServer }) {
     ours: {
       label: 'ours (wslay binding)',
       available: existsSync(ours),
-      missing: `${ours} not built yet (npm run build)`,
+      missing: `${ours} not built yet (npm run setup)`,
       command: () => [process.execPath, [ours, '--port', '0']],
       deflate: 'self',
     },

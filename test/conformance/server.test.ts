@@ -19,7 +19,7 @@ let server: RunningServer | undefined;
 
 beforeAll(async () => {
   if (!existsSync(script)) {
-    throw new Error(`${script} is missing: build the project (npm run build) before the conformance suite`);
+    throw new Error(`${script} is missing: build the project (npm run setup) before the conformance suite`);
   }
   server = await startEchoServer(process.execPath, [script, '--port', '0'], root);
 }, 30_000);

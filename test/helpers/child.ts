@@ -26,7 +26,7 @@ afterAll(() => {
   scriptDir = undefined;
 });
 
-async function transpiledLib(): Promise<string> {
+export async function transpiledLib(): Promise<string> {
   const srcDir = path.join(repoRoot, 'src');
   const files = fs.readdirSync(srcDir).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).sort();
   const hash = createHash('sha1');
