@@ -68,6 +68,8 @@ export interface NativeModule {
   dupSocketFd(fd: number): number;
   /** Closes an fd; true on success. */
   closeFd(fd: number): boolean;
+  /** Tests only: the next `count` callbacks on this thread find an argument missing, as when memory runs out. */
+  _injectArgumentFailures(count: number): void;
   /** Gives the addon worker_threads.markAsUntransferable for its message slabs. */
   setSlabGuard(markAsUntransferable: (value: object) => void): void;
 }
