@@ -17,7 +17,8 @@ export declare class NativeConnection {
   _setFlow(read: boolean | undefined, write: boolean | undefined): void;
   _shutdown(read: boolean, write: boolean): void;
   _setCallback(slot: number, fn: ((...args: any[]) => unknown) | undefined): void;
-  _abort(silent: boolean): void;
+  /** silent: the constructor failed (no onClose). Otherwise onClose(1006), with `errno` when given. */
+  _abort(silent: boolean, errno?: number): void;
   queuedCount(): number;
   ref(): this;
   unref(): this;
