@@ -1,9 +1,8 @@
 // WebSocketConnection: the typed surface over the native connection (native/connection.h). The class extends the
 // native one, so hot calls (queueMsg) cost one JS frame, and `this` in callbacks is the connection itself.
-import * as buffer from 'node:buffer';
 import type * as net from 'node:net';
 
-import { FragmentedStatus, isValidCloseCode, MAX_CLOSE_REASON_BYTES, Opcode, RSV1 } from './constants.js';
+import { closeReasonBytes, FragmentedStatus, Opcode, RSV1 } from './constants.js';
 import { CallbackSlot, native, type NativeHandle } from './native.js';
 import { deflateParamsFor, type NegotiatedDeflate } from './permessage-deflate.js';
 import { checkSocket, takeOverSocket } from './socket-handover.js';
@@ -334,18 +333,6 @@ export class WebSocketConnection extends native.NativeConnection {
    * close frame has no body. A second call does nothing.
    */
   close(code?: number, reason?: string | Uint8Array): void {
-    if (code !== undefined && !isValidCloseCode(code)) {
-      throw new RangeError(`invalid close code ${code}: use 1000–1003, 1007–1014 or 3000–4999`);
-    }
-    let bytes: Uint8Array | undefined;
-    if (reason !== undefined && reason !== '') {
-      if (code === undefined) throw new RangeError('a close reason needs a close code');
-      if (typeof reason === 'string') bytes = Buffer.from(reason, 'utf8');
-      else if (reason instanceof Uint8Array) bytes = reason;
-      else throw new TypeError('reason must be a string or a Buffer');
-      if (bytes.length > MAX_CLOSE_REASON_BYTES) throw new RangeError('a close reason is at most 123 bytes');
-      if (!buffer.isUtf8(bytes)) throw new RangeError('a close reason must be valid UTF-8');
-    }
-    this._close(code, bytes);
+    this._close(code, closeReasonBytes(code, reason));
   }
 }
