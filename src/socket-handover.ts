@@ -29,14 +29,21 @@ function stopNodeReading(socket: net.Socket): void {
   }
 }
 
+// libuv's TCP and pipe handles: only their fd carries the WebSocket's bytes as they are. A TLS socket's handle
+// (TLSWrap) also has an fd, the TCP one under the encryption: writing frames there would send them in clear.
+const PLAIN_HANDLES = new Set(['TCP', 'Pipe']);
+
 /** Checks that `socket` can be handed over; throws a TypeError naming the reason otherwise. */
 export function checkSocket(socket: unknown): asserts socket is net.Socket {
   if (!(socket instanceof net.Socket)) throw new TypeError('socket must be a net.Socket');
-  if ((socket as { encrypted?: boolean }).encrypted) {
+  const handle = handleOf(socket);
+  if ((socket as { encrypted?: boolean }).encrypted || handle?.constructor?.name === 'TLSWrap') {
     throw new TypeError('a TLS socket cannot be handed over: terminate TLS in front (e.g. nginx) and use plain TCP');
   }
   if (socket.destroyed) throw new TypeError('socket is already destroyed');
-  const handle = handleOf(socket);
+  if (handle && !PLAIN_HANDLES.has(handle.constructor?.name ?? '')) {
+    throw new TypeError('only a TCP or Unix socket can be handed over (this one is not backed by its own fd)');
+  }
   if (!socket.connecting && (!handle || typeof handle.fd !== 'number' || handle.fd < 0)) {
     throw new TypeError('socket has no file descriptor (only TCP and Unix sockets on Unix systems can be handed over)');
   }
