@@ -39,10 +39,10 @@ bool GetBytes(Napi::Env env, Napi::Value value, std::string* storage, const uint
   if (value.IsString()) {
     // One encoding pass into room for the worst case (3 UTF-8 bytes per UTF-16 unit; the length query is O(1)).
     size_t units = 0;
-    napi_get_value_string_utf16(env, value, nullptr, 0, &units);
+    if (napi_get_value_string_utf16(env, value, nullptr, 0, &units) != napi_ok) return false;
     storage->resize(units * 3 + 1);
     size_t n = 0;
-    napi_get_value_string_utf8(env, value, &(*storage)[0], storage->size(), &n);
+    if (napi_get_value_string_utf8(env, value, &(*storage)[0], storage->size(), &n) != napi_ok) return false;
     *data = reinterpret_cast<const uint8_t*>(storage->data());
     *len = n;
     return true;
@@ -365,6 +365,10 @@ Napi::Value Connection::QueueFragmented(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   auto* fn = new Napi::FunctionReference(Napi::Persistent(info[0].As<Napi::Function>()));
+  if (fn->IsEmpty()) {  // no reference could be made: the error is pending, thrown from here
+    delete fn;
+    return env.Undefined();
+  }
   QueueResult r = session_->QueueFragmented(fn, static_cast<uint8_t>(opcode), static_cast<uint8_t>(rsv));
   if (r != QueueResult::kOk) {
     delete fn;
