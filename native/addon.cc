@@ -47,6 +47,15 @@ Napi::Value SetSlabGuard(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// _injectArgumentFailures(count): tests only, see AddonData::injected_argument_failures.
+Napi::Value InjectArgumentFailures(const Napi::CallbackInfo& info) {
+  if (info[0].IsNumber()) {
+    info.Env().GetInstanceData<wslay_node::AddonData>()->injected_argument_failures =
+        info[0].As<Napi::Number>().Uint32Value();
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   using namespace wslay_node;
   env.SetInstanceData(new AddonData(env));
@@ -55,6 +64,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("setSlabGuard", Napi::Function::New(env, SetSlabGuard, "setSlabGuard"));
   exports.Set("dupSocketFd", Napi::Function::New(env, DupSocketFd, "dupSocketFd"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("_injectArgumentFailures", Napi::Function::New(env, InjectArgumentFailures, "_injectArgumentFailures"));
   return exports;
 }
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <cstring>
 
 #include "connection.h"
 
@@ -62,14 +61,16 @@ bool AddonData::CopyToJs(napi_env env, const uint8_t* data, size_t len, napi_val
   if (slab_ == nullptr || slab_used_ + len > kSlabSize) {
     if (napi_create_arraybuffer(env, kSlabSize, &base, array_buffer) != napi_ok) return false;
     napi_value global = nullptr, ignored = nullptr;
-    napi_get_global(env, &global);
-    if (napi_call_function(env, global, mark_untransferable.Value(), 1, array_buffer, &ignored) != napi_ok) {
+    if (napi_get_global(env, &global) != napi_ok ||
+        napi_call_function(env, global, mark_untransferable.Value(), 1, array_buffer, &ignored) != napi_ok) {
       napi_value error;
       napi_get_and_clear_last_exception(env, &error);
       return false;
     }
+    napi_ref slab = nullptr;
+    if (napi_create_reference(env, *array_buffer, 1, &slab) != napi_ok) return false;
     if (slab_ != nullptr) napi_delete_reference(env, slab_);
-    napi_create_reference(env, *array_buffer, 1, &slab_);
+    slab_ = slab;
     slab_base_ = static_cast<uint8_t*>(base);
     slab_used_ = 0;
   } else if (napi_get_reference_value(env, slab_, array_buffer) != napi_ok || *array_buffer == nullptr) {

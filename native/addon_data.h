@@ -38,6 +38,9 @@ class AddonData {
   // worker_threads.markAsUntransferable, set from JS at load: each slab is marked, so no postMessage transfer can
   // detach it while we still write into it (Node's own Buffer pool is marked the same way). Without it, no slab.
   Napi::FunctionReference mark_untransferable;
+  // Tests only (the addon's _injectArgumentFailures): the next this many callbacks of the thread find one of their
+  // arguments missing, as when memory for it runs out.
+  uint32_t injected_argument_failures = 0;
 
   // Connections by a small number, the handle JS passes to the hot path (queueMsg) instead of the object, which
   // would cost a napi_unwrap per call; deferred work is listed by number too. A slot is freed when its connection

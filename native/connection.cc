@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "addon_data.h"
@@ -38,10 +39,10 @@ bool GetBytes(Napi::Env env, Napi::Value value, std::string* storage, const uint
   if (value.IsString()) {
     // One encoding pass into room for the worst case (3 UTF-8 bytes per UTF-16 unit; the length query is O(1)).
     size_t units = 0;
-    napi_get_value_string_utf16(env, value, nullptr, 0, &units);
+    if (napi_get_value_string_utf16(env, value, nullptr, 0, &units) != napi_ok) return false;
     storage->resize(units * 3 + 1);
     size_t n = 0;
-    napi_get_value_string_utf8(env, value, &(*storage)[0], storage->size(), &n);
+    if (napi_get_value_string_utf8(env, value, &(*storage)[0], storage->size(), &n) != napi_ok) return false;
     *data = reinterpret_cast<const uint8_t*>(storage->data());
     *len = n;
     return true;
@@ -103,6 +104,13 @@ napi_value MakeBool(napi_env env, bool v) {
   return napi_get_boolean(env, v, &r) == napi_ok ? r : nullptr;
 }
 
+// Whether the environment can still run JS. Only after something failed: a property read may run JS, so N-API
+// refuses it once the environment is terminating (a worker being stopped), while a lack of memory leaves it be.
+bool CanRunJs(napi_env env) {
+  napi_value probe = nullptr, ignored = nullptr;
+  return napi_create_object(env, &probe) == napi_ok && napi_get_named_property(env, probe, "x", &ignored) == napi_ok;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -160,6 +168,10 @@ Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connec
     config.deflate_threshold = GetUint32(d, "threshold", 1024);
   }
   close_timeout_ms_ = GetUint32(options, "closeTimeout", 5000);
+  if (env.IsExceptionPending()) {  // a getter on the options threw: it is thrown from the constructor
+    closed_ = true;
+    return;
+  }
 
   session_.reset(new Session(config, &data_->buffers, this));
   if (!session_->ok()) {
@@ -167,9 +179,16 @@ Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connec
     Napi::Error::New(env, "out of memory creating the wslay context").ThrowAsJavaScriptException();
     return;
   }
-  napi_value name;
-  napi_create_string_utf8(env, "wslay.WebSocketConnection", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, nullptr, name, &async_context_);
+  napi_value name = nullptr;
+  if (napi_create_string_utf8(env, "wslay.WebSocketConnection", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, nullptr, name, &async_context_) != napi_ok) {
+    async_context_ = nullptr;
+    closed_ = true;
+    if (!env.IsExceptionPending()) {
+      Napi::Error::New(env, "cannot create the connection's async context").ThrowAsJavaScriptException();
+    }
+    return;
+  }
   ObjectWrap::Ref();  // alive while open, even when the user keeps no reference
   self_ref_ = true;
 }
@@ -208,15 +227,21 @@ Napi::Value Connection::Attach(const Napi::CallbackInfo& info) {
   }
   bool duplicate = info[2].ToBoolean();
   std::string error;
+  errno = 0;
   int fd = AdoptSocketFd(info[0].As<Napi::Number>().Int32Value(), duplicate, &error);
   if (fd < 0) {
-    Napi::TypeError::New(env, error).ThrowAsJavaScriptException();
+    // With the errno (EMFILE…) that made it fail, for the onClose of a socket takeover.
+    Napi::Error e = Napi::TypeError::New(env, error);
+    if (errno != 0) e.Set("errno", Napi::Number::New(env, errno));
+    e.ThrowAsJavaScriptException();
     return env.Undefined();
   }
   int r = poll_.Init([&](uv_poll_t* h) { return uv_poll_init_socket(data_->loop(), h, fd); });
   if (r != 0) {
     if (duplicate) ::close(fd);
-    Napi::Error::New(env, std::string("cannot poll the socket: ") + uv_strerror(r)).ThrowAsJavaScriptException();
+    Napi::Error e = Napi::Error::New(env, std::string("cannot poll the socket: ") + uv_strerror(r));
+    e.Set("errno", Napi::Number::New(env, -r));
+    e.ThrowAsJavaScriptException();
     return env.Undefined();
   }
   poll_.get()->data = this;
@@ -241,8 +266,13 @@ Napi::Value Connection::Abort(const Napi::CallbackInfo& info) {
     // The constructor failed: the object never became a connection, so release it without onClose.
     Abandon(false);
   } else {
-    // The socket could not be taken over (it closed before its writes flushed): an abnormal closure.
-    session_->Abort();
+    // The socket could not be taken over (it closed before its writes flushed, or no fd was left for our copy):
+    // an abnormal closure, with the errno when there is one.
+    if (info[1].IsNumber() && info[1].As<Napi::Number>().Int32Value() > 0) {
+      session_->SetIoError(info[1].As<Napi::Number>().Int32Value());
+    } else {
+      session_->Abort();
+    }
     data_->Defer(this);
   }
   return info.Env().Undefined();
@@ -335,6 +365,10 @@ Napi::Value Connection::QueueFragmented(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   auto* fn = new Napi::FunctionReference(Napi::Persistent(info[0].As<Napi::Function>()));
+  if (fn->IsEmpty()) {  // no reference could be made: the error is pending, thrown from here
+    delete fn;
+    return env.Undefined();
+  }
   QueueResult r = session_->QueueFragmented(fn, static_cast<uint8_t>(opcode), static_cast<uint8_t>(rsv));
   if (r != QueueResult::kOk) {
     delete fn;
@@ -411,6 +445,7 @@ Napi::Value Connection::Shutdown(const Napi::CallbackInfo& info) {
 
 Napi::Value Connection::SetCallback(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) return env.Undefined();
   uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
   if (slot >= kSlotCount || closed_) return env.Undefined();
   if (info[1].IsFunction()) callbacks_[slot] = Napi::Persistent(info[1].As<Napi::Function>());
@@ -528,10 +563,10 @@ void Connection::Finish() {
   if (r.error != 0) set("errno", MakeNumber(env, r.error));
   if (r.timed_out) set("timedOut", MakeBool(env, true));
   if (!ok) {
-    js_failed_ = true;
+    ReportJsFailure();  // no memory, or the environment is going away; nothing left pending either way
     return;
   }
-  CallJs(on_close, {MakeNumber(env, r.code), info});
+  CallJs(on_close, {MakeNumber(env, r.code), info}, 0);
 }
 
 void Connection::Abandon(bool say_going_away) {
@@ -571,7 +606,8 @@ void Connection::OnMessage(uint8_t rsv, uint8_t opcode, const uint8_t* data, siz
   // rsv (3 bits), opcode (4 bits) and the close status (16 bits) travel as one small integer: fewer values to
   // make per message.
   uint32_t meta = static_cast<uint32_t>(rsv) | static_cast<uint32_t>(opcode) << 3 | static_cast<uint32_t>(status) << 7;
-  CallJs(callbacks_[kOnMsgRecv], {array_buffer, MakeUint(env, offset), MakeUint(env, len), MakeUint(env, meta)});
+  // No buffer for the message (no memory): fail with 1009, as for a message too big to hold.
+  CallJs(callbacks_[kOnMsgRecv], {array_buffer, MakeUint(env, offset), MakeUint(env, len), MakeUint(env, meta)}, 1009);
 }
 
 void Connection::OnFrameStart(bool fin, uint8_t rsv, uint8_t opcode, uint64_t length) {
@@ -597,8 +633,8 @@ int Connection::CustomMask(uint8_t* buf, size_t len) {
   if (callbacks_[kGenmask].IsEmpty()) return 0;
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  Napi::Value result = CallJs(callbacks_[kGenmask], {MakeNumber(env, static_cast<double>(len))});
-  if (result.IsEmpty()) return -1;  // it threw; the error went to 'uncaughtException'
+  Napi::Value result = CallJs(callbacks_[kGenmask], {MakeNumber(env, static_cast<double>(len))}, 0);
+  if (result.IsEmpty()) return -1;  // it threw (the error went to 'uncaughtException') or could not run
   if (!result.IsTypedArray() || result.As<Napi::TypedArray>().ByteLength() != len) {
     ReportError(Napi::RangeError::New(env, "genmask(len) must return a Buffer of exactly len bytes"));
     return -1;
@@ -610,66 +646,107 @@ int Connection::CustomMask(uint8_t* buf, size_t len) {
 
 FragmentChunk Connection::ReadFragment(void* token, size_t len) {
   const FragmentChunk error = {FragmentChunk::kError, nullptr, 0};
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
-  Napi::Value result = CallJs(*static_cast<Napi::FunctionReference*>(token), {MakeNumber(env, static_cast<double>(len))});
-  if (result.IsEmpty()) return error;  // it threw
+  napi_env env = Env();
+  Napi::HandleScope scope(Env());
+  // An error here fails the connection (1011) once wslay returns; a JS exception also reaches 'uncaughtException'.
+  Napi::Value result = CallJs(*static_cast<Napi::FunctionReference*>(token),
+                              {MakeNumber(env, static_cast<double>(len))}, 0);
+  if (result.IsEmpty()) return error;  // it threw, or could not run
   int status = FragmentChunk::kData;
-  Napi::Value chunk = result;
-  if (result.IsArray()) {
-    Napi::Array pair = result.As<Napi::Array>();
-    chunk = pair.Get(uint32_t{0});
-    Napi::Value s = pair.Get(uint32_t{1});
-    if (!s.IsUndefined()) status = s.IsNumber() ? s.As<Napi::Number>().Int32Value() : -2;
+  napi_value chunk = result;
+  bool is_array = false;
+  if (napi_is_array(env, result, &is_array) != napi_ok) return error;
+  if (is_array) {
+    // Reading the elements runs JS (a getter, a Proxy): checked, so no exception is left pending.
+    napi_value s = nullptr;
+    napi_valuetype s_type = napi_undefined;
+    if (napi_get_element(env, result, 0, &chunk) != napi_ok || napi_get_element(env, result, 1, &s) != napi_ok ||
+        napi_typeof(env, s, &s_type) != napi_ok) {
+      ReportJsFailure();
+      return error;
+    }
+    if (s_type == napi_number) {
+      if (napi_get_value_int32(env, s, &status) != napi_ok) return error;
+    } else if (s_type != napi_undefined) {
+      status = -2;
+    }
   }
   if (status == FragmentChunk::kError) return error;
   if (status != FragmentChunk::kData && status != FragmentChunk::kEof) {
-    ReportError(Napi::RangeError::New(env, "fragmented source status must be FragmentedStatus.DATA, EOF or ERROR"));
+    ReportError(Napi::RangeError::New(Env(), "fragmented source status must be FragmentedStatus.DATA, EOF or ERROR"));
     return error;
   }
+  napi_valuetype chunk_type = napi_undefined;
+  if (napi_typeof(env, chunk, &chunk_type) != napi_ok) return error;
   const uint8_t* data = nullptr;
   size_t n = 0;
   std::string storage;
-  if (!chunk.IsUndefined() && !chunk.IsNull() && !GetBytes(env, chunk, &storage, &data, &n)) {
-    ReportError(Napi::TypeError::New(env, "a fragmented source must return data (string or Buffer) or [data, status]"));
+  if (chunk_type != napi_undefined && chunk_type != napi_null &&
+      !GetBytes(Env(), Napi::Value(env, chunk), &storage, &data, &n)) {
+    ReportError(Napi::TypeError::New(Env(), "a fragmented source must return data (string or Buffer) or [data, status]"));
     return error;
   }
   // Copied, so the bytes outlive this handle scope until the session has taken them.
-  fragment_bytes_.assign(reinterpret_cast<const char*>(data), n);
+  if (n) fragment_bytes_.assign(reinterpret_cast<const char*>(data), n);
+  else fragment_bytes_.clear();
   return {static_cast<FragmentChunk::Status>(status), reinterpret_cast<const uint8_t*>(fragment_bytes_.data()), n};
 }
 
 void Connection::ReleaseFragment(void* token) { delete static_cast<Napi::FunctionReference*>(token); }
 
-Napi::Value Connection::CallJs(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
+Napi::Value Connection::CallJs(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args,
+                               uint16_t fail_code) {
   if (fn.IsEmpty() || js_failed_) return Napi::Value();
-  for (napi_value arg : args) {
-    if (arg == nullptr) {  // an argument could not be made: the environment is terminating
-      js_failed_ = true;
-      return Napi::Value();
-    }
+  bool args_ok = true;
+  if (data_->injected_argument_failures != 0) {  // tests only
+    --data_->injected_argument_failures;
+    args_ok = false;
   }
+  for (napi_value arg : args) args_ok = args_ok && arg != nullptr;
   Napi::Env env = Env();
+  if (!args_ok) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);  // what the failed allocation threw, if anything
+    if (!CanRunJs(env)) js_failed_ = true;  // the environment is terminating
+    else if (fail_code != 0 && !closed_) session_->FailByHost(fail_code);  // no memory: this connection fails
+    return Napi::Value();
+  }
   if (callback_scope_ == nullptr) {
     // One scope per Process(): nextTicks and microtasks run once, after every message of this event.
-    napi_open_callback_scope(env, Value(), async_context_, &callback_scope_);
+    if (napi_open_callback_scope(env, Value(), async_context_, &callback_scope_) != napi_ok) {
+      callback_scope_ = nullptr;
+      ReportJsFailure();
+      return Napi::Value();
+    }
   }
   napi_value result = nullptr;
   napi_status status = napi_call_function(env, Value(), fn.Value(), args.size(), args.begin(), &result);
   if (status == napi_ok) return Napi::Value(env, result);
+  // Like a throwing EventEmitter listener: the error reaches process 'uncaughtException', the connection stays
+  // consistent and goes on.
+  ReportJsFailure();
+  return Napi::Value();
+}
+
+bool Connection::ReportJsFailure() {
+  napi_env env = Env();
+  bool pending = false;
   napi_value error = nullptr;
-  if (napi_get_and_clear_last_exception(env, &error) == napi_ok && error != nullptr) {
-    napi_valuetype type;
-    napi_typeof(env, error, &type);
-    if (type != napi_undefined) {
-      // Like a throwing EventEmitter listener: the error reaches process 'uncaughtException', the connection
-      // stays consistent and goes on.
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &error) == napi_ok && error != nullptr) {
+    napi_valuetype type = napi_undefined;
+    if (napi_typeof(env, error, &type) == napi_ok && type != napi_undefined) {
       napi_fatal_exception(env, error);
-      return Napi::Value();
+      return true;
     }
   }
-  js_failed_ = true;  // the environment is terminating
-  return Napi::Value();
+  // No exception, or `undefined`: what a terminating environment leaves, unless JS can still run (throw undefined).
+  if (!CanRunJs(env)) {
+    js_failed_ = true;
+    return false;
+  }
+  if (error != nullptr) napi_fatal_exception(env, error);
+  return true;
 }
 
 void Connection::ReportError(const Napi::Error& error) { napi_fatal_exception(Env(), error.Value()); }

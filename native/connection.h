@@ -80,8 +80,13 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   void Defer();
 
   // Calls a JS callback with `this` = the connection. An exception goes to process 'uncaughtException' and an
-  // empty value is returned.
-  Napi::Value CallJs(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
+  // empty value is returned. So is an argument that could not be made (nullptr): unless the environment is
+  // terminating, that is a lack of memory, and the connection is failed with `fail_code` (0: the caller fails it).
+  Napi::Value CallJs(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args,
+                     uint16_t fail_code = 1011);
+  // After a JS call or an N-API call that can run JS failed: the pending exception goes to 'uncaughtException' and
+  // true is returned; false once the environment can run no more JS (then no more JS runs for this connection).
+  bool ReportJsFailure();
   void ReportError(const Napi::Error& error);
 
   AddonData* data_;

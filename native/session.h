@@ -106,6 +106,11 @@ class Session {
   void SetTimedOut() { timed_out_ = true; }
   void SetIoError(int error);
   void Abort() { fatal_ = true; }
+  // The host could not deliver an event (no memory for a callback argument): fail the connection with `code`, as
+  // our own checks do (a close frame after what was queued, no more reading). Also from inside an event.
+  void FailByHost(uint16_t code) {
+    if (ctx_ != nullptr && !fatal_) Fail(code);
+  }
 
   // State after Step().
   bool IsOver() const;

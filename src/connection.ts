@@ -1,9 +1,8 @@
 // WebSocketConnection: the typed surface over the native connection (native/connection.h). The class extends the
 // native one, so hot calls (queueMsg) cost one JS frame, and `this` in callbacks is the connection itself.
-import * as buffer from 'node:buffer';
 import type * as net from 'node:net';
 
-import { FragmentedStatus, isValidCloseCode, MAX_CLOSE_REASON_BYTES, Opcode, RSV1 } from './constants.js';
+import { closeReasonBytes, FragmentedStatus, Opcode, RSV1 } from './constants.js';
 import { CallbackSlot, native, type NativeHandle } from './native.js';
 import { deflateParamsFor, type NegotiatedDeflate } from './permessage-deflate.js';
 import { checkSocket, takeOverSocket } from './socket-handover.js';
@@ -96,6 +95,15 @@ const queueMsgByHandle = native.queueMsg;
 // Internal: a function that runs before onClose whatever the user sets it to (WorkerPool counts closes with it).
 const closeWatchers = new WeakMap<WebSocketConnection, () => void>();
 
+/** @internal With `fd`: the connection duplicates it as it attaches and leaves the given one to its owner. */
+export const duplicateFd = Symbol('wslay.duplicateFd');
+
+/** A takeover's error as onClose's errno (Node's socket errors carry it negative). */
+function errnoOf(err: unknown): number | undefined {
+  const errno = (err as { errno?: unknown } | null)?.errno;
+  return typeof errno === 'number' && errno !== 0 ? Math.abs(errno) : undefined;
+}
+
 /** @internal Calls `watcher` when `connection` closes, before its onClose. */
 export function watchClose(connection: WebSocketConnection, watcher: () => void): void {
   closeWatchers.set(connection, watcher);
@@ -125,6 +133,8 @@ export class WebSocketConnection extends native.NativeConnection {
   #onFrameRecvChunk?: OnFrameRecvChunk;
   #onFrameRecvEnd?: OnFrameRecvEnd;
   readonly #handle: NativeHandle;
+  /** Set while a socket's takeover waits (its 101 still flushing): a close in the meantime cancels it. */
+  #cancelTakeover: (() => void) | undefined;
   /** The subprotocol agreed in the handshake ('' for none), set by handleUpgrade and connect. */
   protocol = '';
   /** The extensions agreed in the handshake, e.g. 'permessage-deflate' ('' for none). */
@@ -167,12 +177,22 @@ export class WebSocketConnection extends native.NativeConnection {
     this.onFrameRecvEnd = options.onFrameRecvEnd;
     try {
       if (fd !== undefined) {
-        this._attach(fd, head, false);
+        this._attach(fd, head, (options as { [duplicateFd]?: boolean })[duplicateFd] === true);
       } else {
-        takeOverSocket(
+        // A takeover that fails, now or after waiting, ends in onClose(1006), with the errno when there is one.
+        this.#cancelTakeover = takeOverSocket(
           socket!,
           head,
-          { attach: (ownFd, bytes) => this._attach(ownFd, bytes, true), abort: () => this._abort(false) },
+          {
+            attach: (ownFd, bytes) => {
+              this.#cancelTakeover = undefined;
+              this._attach(ownFd, bytes, true);
+            },
+            abort: (err) => {
+              this.#cancelTakeover = undefined;
+              this._abort(false, errnoOf(err));
+            },
+          },
           checkNumber('handshakeTimeout', options.handshakeTimeout, 1, 2 ** 31 - 1) ?? 10_000,
         );
       }
@@ -208,6 +228,9 @@ export class WebSocketConnection extends native.NativeConnection {
   }
 
   static #deliverClose(this: WebSocketConnection, code: number, info: CloseInfo): void {
+    // Closed (close timeout) while the socket still waited to be taken over: it is not taken any more.
+    this.#cancelTakeover?.();
+    this.#cancelTakeover = undefined;
     const watcher = closeWatchers.get(this);
     if (watcher) {
       closeWatchers.delete(this);
@@ -310,18 +333,6 @@ export class WebSocketConnection extends native.NativeConnection {
    * close frame has no body. A second call does nothing.
    */
   close(code?: number, reason?: string | Uint8Array): void {
-    if (code !== undefined && !isValidCloseCode(code)) {
-      throw new RangeError(`invalid close code ${code}: use 1000–1003, 1007–1014 or 3000–4999`);
-    }
-    let bytes: Uint8Array | undefined;
-    if (reason !== undefined && reason !== '') {
-      if (code === undefined) throw new RangeError('a close reason needs a close code');
-      if (typeof reason === 'string') bytes = Buffer.from(reason, 'utf8');
-      else if (reason instanceof Uint8Array) bytes = reason;
-      else throw new TypeError('reason must be a string or a Buffer');
-      if (bytes.length > MAX_CLOSE_REASON_BYTES) throw new RangeError('a close reason is at most 123 bytes');
-      if (!buffer.isUtf8(bytes)) throw new RangeError('a close reason must be valid UTF-8');
-    }
-    this._close(code, bytes);
+    this._close(code, closeReasonBytes(code, reason));
   }
 }

@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+
 /** Frame opcodes (RFC 6455 §5.2). */
 export const Opcode = {
   CONTINUATION: 0x0,
@@ -35,3 +37,23 @@ export function isValidCloseCode(code: number): boolean {
 
 /** A close reason is at most 123 bytes of UTF-8 (125 bytes of control payload minus the code). */
 export const MAX_CLOSE_REASON_BYTES = 123;
+
+/**
+ * Checks the arguments of a close(code, reason) and returns the reason's bytes (undefined for none).
+ * @throws RangeError for an invalid code, a reason without a code, longer than 123 bytes or not UTF-8;
+ *   TypeError for a reason that is neither a string nor a Uint8Array.
+ */
+export function closeReasonBytes(code: number | undefined, reason: string | Uint8Array | undefined): Uint8Array | undefined {
+  if (code !== undefined && !isValidCloseCode(code)) {
+    throw new RangeError(`invalid close code ${code}: use 1000–1003, 1007–1014 or 3000–4999`);
+  }
+  if (reason === undefined || reason === '') return undefined;
+  if (code === undefined) throw new RangeError('a close reason needs a close code');
+  let bytes: Uint8Array;
+  if (typeof reason === 'string') bytes = Buffer.from(reason, 'utf8');
+  else if (reason instanceof Uint8Array) bytes = reason;
+  else throw new TypeError('reason must be a string or a Buffer');
+  if (bytes.length > MAX_CLOSE_REASON_BYTES) throw new RangeError('a close reason is at most 123 bytes');
+  if (!isUtf8(bytes)) throw new RangeError('a close reason must be valid UTF-8');
+  return bytes;
+}

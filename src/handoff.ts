@@ -13,7 +13,7 @@
 import type * as http from 'node:http';
 import type * as net from 'node:net';
 
-import { WebSocketConnection, type WebSocketConnectionOptions } from './connection.js';
+import { duplicateFd, WebSocketConnection, type WebSocketConnectionOptions } from './connection.js';
 import { native } from './native.js';
 import type { NegotiatedDeflate } from './permessage-deflate.js';
 import { answerUpgrade, type UpgradeHandshakeOptions } from './server.js';
@@ -159,21 +159,16 @@ export type AdoptOptions = Omit<
  */
 export function adoptSocket(message: SocketHandoffMessage, options: AdoptOptions = {}): WebSocketConnection {
   if (!isSocketHandoffMessage(message)) throw new TypeError('not a socket handoff message');
-  const fd = native.dupSocketFd(message.fd);
-  let connection: WebSocketConnection;
-  try {
-    connection = new WebSocketConnection({
-      ...options,
-      fd,
-      head: message.head.length > 0 ? message.head : undefined,
-      type: 'server',
-      perMessageDeflate: message.perMessageDeflate,
-    });
-  } catch (err) {
-    // The constructor takes the fd only once it succeeds.
-    native.closeFd(fd);
-    throw err;
-  }
+  // Our copy of the fd is made by the connection as it attaches, so it has an owner from its first moment: a
+  // thread stopped in the middle of this call (worker.terminate() while user code runs) leaves none behind.
+  const connection = new WebSocketConnection({
+    ...options,
+    fd: message.fd,
+    [duplicateFd]: true,
+    head: message.head.length > 0 ? message.head : undefined,
+    type: 'server',
+    perMessageDeflate: message.perMessageDeflate,
+  } as WebSocketConnectionOptions);
   connection.protocol = message.protocol;
   connection.extensions = message.extensions;
   return connection;

@@ -18,7 +18,8 @@ export declare class NativeConnection {
   _setFlow(read: boolean | undefined, write: boolean | undefined): void;
   _shutdown(read: boolean, write: boolean): void;
   _setCallback(slot: number, fn: ((...args: any[]) => unknown) | undefined): void;
-  _abort(silent: boolean): void;
+  /** silent: the constructor failed (no onClose). Otherwise onClose(1006), with `errno` when given. */
+  _abort(silent: boolean, errno?: number): void;
   queuedCount(): number;
   ref(): this;
   unref(): this;
@@ -59,6 +60,8 @@ export interface NativeModule {
   dupSocketFd(fd: number): number;
   /** Closes an fd; true on success. */
   closeFd(fd: number): boolean;
+  /** Tests only: the next `count` callbacks on this thread find an argument missing, as when memory runs out. */
+  _injectArgumentFailures(count: number): void;
   /** Gives the addon worker_threads.markAsUntransferable for its message slabs. */
   setSlabGuard(markAsUntransferable: (value: object) => void): void;
 }

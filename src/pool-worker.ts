@@ -77,7 +77,7 @@ function finish(): void {
 }
 
 /** Closes every connection with `code` and exits once all are closed (or after `graceMs`, when given). */
-function end(code: number, reason: string, graceMs?: number): void {
+function end(code: number, reason: string | Uint8Array, graceMs?: number): void {
   if (ending) return;
   ending = true;
   for (const connection of open) {

@@ -12,6 +12,7 @@ import {
   type PerMessageDeflateOptions,
   resolveDeflateOption,
 } from './permessage-deflate.js';
+import { checkSocket } from './socket-handover.js';
 
 /** The server's side of the opening handshake. */
 export interface UpgradeHandshakeOptions {
@@ -36,7 +37,8 @@ export interface UpgradeAgreement {
 }
 
 /**
- * The handshake part of handleUpgrade (and of upgradeForHandoff): validates the request, answering a bad one with
+ * The handshake part of handleUpgrade (and of upgradeForHandoff): refuses a socket that cannot be handed over (TLS:
+ * TypeError, the socket destroyed, nothing written), validates the request, answering a bad one with
  * 400 (426 for another protocol version) and destroying the socket (→ undefined); otherwise picks the subprotocol,
  * negotiates permessage-deflate and writes the complete 101 response.
  */
@@ -45,6 +47,13 @@ export function answerUpgrade(
   socket: net.Socket,
   options: UpgradeHandshakeOptions,
 ): UpgradeAgreement | undefined {
+  // Before any byte is written: a socket that cannot be taken over (TLS) would get a 101 and then nothing.
+  try {
+    checkSocket(socket);
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
   const deflateOptions = resolveDeflateOption(options.perMessageDeflate);
   const request = validateUpgradeRequest(req);
   if (!request.ok) {

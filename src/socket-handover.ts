@@ -29,14 +29,21 @@ function stopNodeReading(socket: net.Socket): void {
   }
 }
 
+// libuv's TCP and pipe handles: only their fd carries the WebSocket's bytes as they are. A TLS socket's handle
+// (TLSWrap) also has an fd, the TCP one under the encryption: writing frames there would send them in clear.
+const PLAIN_HANDLES = new Set(['TCP', 'Pipe']);
+
 /** Checks that `socket` can be handed over; throws a TypeError naming the reason otherwise. */
 export function checkSocket(socket: unknown): asserts socket is net.Socket {
   if (!(socket instanceof net.Socket)) throw new TypeError('socket must be a net.Socket');
-  if ((socket as { encrypted?: boolean }).encrypted) {
+  const handle = handleOf(socket);
+  if ((socket as { encrypted?: boolean }).encrypted || handle?.constructor?.name === 'TLSWrap') {
     throw new TypeError('a TLS socket cannot be handed over: terminate TLS in front (e.g. nginx) and use plain TCP');
   }
   if (socket.destroyed) throw new TypeError('socket is already destroyed');
-  const handle = handleOf(socket);
+  if (handle && !PLAIN_HANDLES.has(handle.constructor?.name ?? '')) {
+    throw new TypeError('only a TCP or Unix socket can be handed over (this one is not backed by its own fd)');
+  }
   if (!socket.connecting && (!handle || typeof handle.fd !== 'number' || handle.fd < 0)) {
     throw new TypeError('socket has no file descriptor (only TCP and Unix sockets on Unix systems can be handed over)');
   }
@@ -45,18 +52,24 @@ export function checkSocket(socket: unknown): asserts socket is net.Socket {
 /**
  * Hands `socket` to `taker` once it can be taken: at once when nothing is pending, else when it has connected and
  * flushed its pending writes. A peer that never reads the 101 response would hold it forever: after `timeoutMs`
- * the socket is destroyed and `taker.abort` called.
+ * the socket is destroyed and `taker.abort` called. Exactly one of `attach` and `abort` is called, never from a
+ * throw: an `attach` that throws (no descriptor left for a copy, EMFILE) is followed by `abort`, at once or later
+ * alike. Returns a function that cancels a takeover still waiting (the socket is destroyed, neither is called), or
+ * undefined when it is already done.
  */
 export function takeOverSocket(
   socket: net.Socket,
   head: Uint8Array | undefined,
   taker: SocketTaker,
   timeoutMs = 10_000,
-): void {
+): (() => void) | undefined {
   checkSocket(socket);
   stopNodeReading(socket);
 
+  let done = false;
   const finish = (): void => {
+    if (done) return;
+    done = true;
     cleanup();
     const chunks: Buffer[] = head && head.length ? [Buffer.from(head.buffer, head.byteOffset, head.byteLength)] : [];
     // read() may ask the handle to read again; nothing is read before the loop polls, and readStop follows.
@@ -71,11 +84,15 @@ export function takeOverSocket(
     }
     try {
       taker.attach(handle.fd, chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    } catch (err) {
+      taker.abort(err instanceof Error ? err : new Error(String(err)));
     } finally {
       socket.destroy();
     }
   };
   const fail = (err?: Error): void => {
+    if (done) return;
+    done = true;
     cleanup();
     taker.abort(err ?? new Error('the socket closed before it could be handed over'));
     socket.destroy();
@@ -100,11 +117,17 @@ export function takeOverSocket(
 
   if (!socket.connecting && socket.writableLength === 0) {
     finish();
-    return;
+    return undefined;
   }
   socket.on('error', fail);
   socket.on('close', onClose);
   timer = setTimeout(() => fail(new Error(`the socket was not ready within ${timeoutMs} ms`)), timeoutMs);
   if (socket.connecting) socket.once('connect', whenConnected);
   else whenConnected();
+  return () => {
+    if (done) return;
+    done = true;
+    cleanup();
+    socket.destroy();
+  };
 }

@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 import type { WebSocketConnection } from './connection.js';
-import { isValidCloseCode } from './constants.js';
+import { closeReasonBytes } from './constants.js';
 import {
   type AdoptOptions,
   type HandoffRequestInfo,
@@ -68,7 +68,7 @@ export interface PoolWorkerData {
 
 export type PoolCommand =
   | { type: 'handoff'; handoff: SocketHandoffMessage }
-  | { type: 'shutdown'; code: number; reason: string };
+  | { type: 'shutdown'; code: number; reason: string | Uint8Array };
 
 export type PoolReport =
   | { type: 'ready' }
@@ -201,13 +201,15 @@ export class WorkerPool extends EventEmitter {
   }
 
   /**
-   * Closes every connection in every worker with `code` (default 1001, going away), waits for the workers to
+   * Closes every connection in every worker with `code` (default 1001, going away) and `reason` (checked here:
+   * RangeError / TypeError as for a connection's close()), waits for the workers to
    * exit (terminating those still running after `shutdownTimeout`), and resolves. Later calls return the same
    * promise; dispatches after it release their handoffs.
    */
-  close(code = 1001, reason = ''): Promise<void> {
+  close(code = 1001, reason: string | Uint8Array = ''): Promise<void> {
+    // Checked here: in the workers a bad reason would only make every connection's close() throw there.
+    closeReasonBytes(code, reason);
     if (this.#closing) return this.#closing;
-    if (!isValidCloseCode(code)) throw new RangeError(`invalid close code ${code}`);
     const timeout = this.#options.shutdownTimeout ?? 10_000;
     this.#closing = Promise.all(
       this.#slots.map(async (slot) => {

@@ -57,6 +57,68 @@ serve({
 });
 `;
 
+// A source whose returned array throws when read (a getter on an element): the exception must not stay pending in
+// the engine, where it broke unrelated calls (readyState, the next handleUpgrade, another connection's onClose).
+const THROWING_SOURCE_VALUE = `${COMMON}
+const { handleUpgrade } = require('./index.js');
+process.on('uncaughtException', (err) => out.caught.push(err.message));
+const server = http.createServer();
+let first = true;
+server.on('upgrade', (req, socket, head) => {
+  const which = first ? 'first' : 'second';
+  const conn = handleUpgrade(req, socket, head, {
+    onClose(code) { out.serverCloses.push(which + ' ' + code); },
+  });
+  if (!first) return;
+  first = false;
+  conn.queueFragmented(() => {
+    const pair = [];
+    Object.defineProperty(pair, 0, { get() { throw new Error('boom from the source value'); } });
+    return pair;
+  });
+  setTimeout(() => {
+    try { out.readyState = conn.readyState; } catch (err) { out.readyState = 'threw ' + err.message; }
+  }, 300);
+});
+server.listen(0, '127.0.0.1', () => {
+  const url = 'ws://127.0.0.1:' + server.address().port + '/';
+  const ws = new WebSocket(url);
+  ws.on('close', (code) => { out.clientClose = code; });
+  setTimeout(() => {
+    const ws2 = new WebSocket(url);
+    ws2.on('open', () => { ws2.send('x'); ws2.close(1000); });
+    ws2.on('close', (code) => {
+      out.secondClientClose = code;
+      server.close();
+      setTimeout(() => console.log(JSON.stringify(out)), 100);
+    });
+  }, 500);
+});
+`;
+
+describe('a fragmented source whose value throws when read', () => {
+  it('fails its connection with 1011, reaches uncaughtException and leaves nothing pending', async () => {
+    const { result } = runNode(await writeScript('throwing-source-value.js', THROWING_SOURCE_VALUE));
+    const res = await result;
+    expect(res.code, res.stderr).toBe(0);
+    const out = lastJson<{
+      caught: string[];
+      serverCloses: string[];
+      clientClose?: number;
+      secondClientClose?: number;
+      readyState?: string;
+      timedOut?: boolean;
+    }>(res);
+    expect(out.timedOut).toBeUndefined();
+    expect(out.caught).toEqual(['boom from the source value']);
+    expect(out.clientClose).toBe(1011);
+    expect(out.readyState).toBe('closed');
+    // The next upgrade and the other connection's onClose work as usual.
+    expect(out.secondClientClose).toBe(1000);
+    expect(out.serverCloses).toEqual(['first 1011', 'second 1000']);
+  });
+});
+
 describe('a throwing callback', () => {
   it('reaches uncaughtException; the connection keeps echoing and closes normally', async () => {
     const { result } = runNode(await writeScript('throw-with-listener.js', WITH_LISTENER));

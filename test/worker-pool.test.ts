@@ -244,6 +244,39 @@ describe('WorkerPool', () => {
     await stopAndExpectNoLeak(p, baseline);
   });
 
+  it('a worker terminated inside adoptSocket leaves no copy of the fd: the peer sees the connection end', async () => {
+    const baseline = countFds();
+    const inAdopt = new Int32Array(new SharedArrayBuffer(4));
+    const p = await startPooled({
+      module: path.join(__dirname, 'fixtures', 'pool-hang-worker.mjs'),
+      threads: 1,
+      shutdownTimeout: 100,
+      workerData: inAdopt.buffer,
+    });
+    await p.pool.ready();
+    const client = await connect(p.port);
+    await waitFor(() => Atomics.load(inAdopt, 0) === 1, 5000, 'the worker to be inside adoptSocket');
+    // The worker cannot read the shutdown message: it is terminated after shutdownTimeout.
+    await within(p.pool.close(), 5000, 'pool.close()');
+    expect(p.exits.length).toBe(1);
+    expect((await within(client.closed, 5000, 'the peer to see the connection end')).code).toBe(1006);
+    await stopAndExpectNoLeak(p, baseline);
+  });
+
+  it('close() with an invalid reason throws here and closes nothing; a valid one reaches the peers', async () => {
+    const p = await startPooled();
+    await p.pool.ready();
+    const client = await connect(p.port);
+    await roundTrip(client, 'x');
+    expect(() => p.pool.close(1000, 'r'.repeat(124))).toThrow(RangeError);
+    expect(() => p.pool.close(1000, Buffer.from([0xff]))).toThrow(RangeError);
+    expect(() => p.pool.close(1000, 42 as unknown as string)).toThrow(TypeError);
+    expect(() => p.pool.close(1005)).toThrow(RangeError);
+    expect((await roundTrip(client, 'still open')).data.toString()).toBe('still open');
+    await within(p.pool.close(1000, 'bye'), 5000, 'pool.close()');
+    expect(await within(client.closed, 5000, 'the client to see the close')).toEqual({ code: 1000, reason: 'bye' });
+  });
+
   it('close() closes every connection with 1001, the workers exit and no descriptor is left', async () => {
     const baseline = countFds();
 

@@ -91,7 +91,7 @@ export interface ChildResult {
   stderr: string;
 }
 
-/** Runs `node [nodeArgs] script [args]`, killing it after `timeout` ms. */
+/** Runs `node [nodeArgs] script [args]`, killing it after `timeout` ms; `maxFds` lowers its RLIMIT_NOFILE. */
 export function runNode(
   script: string,
   {
@@ -99,9 +99,15 @@ export function runNode(
     args = [],
     timeout = 20_000,
     stdio,
-  }: { nodeArgs?: string[]; args?: string[]; timeout?: number; stdio?: Array<'pipe' | 'ignore'> } = {},
+    maxFds,
+  }: { nodeArgs?: string[]; args?: string[]; timeout?: number; stdio?: Array<'pipe' | 'ignore'>; maxFds?: number } = {},
 ): { child: ReturnType<typeof spawn>; result: Promise<ChildResult> } {
-  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
+  const argv = [...nodeArgs, script, ...args];
+  const [command, commandArgs] =
+    maxFds === undefined
+      ? [process.execPath, argv]
+      : ['/bin/sh', ['-c', `ulimit -n ${maxFds} && exec "$0" "$@"`, process.execPath, ...argv]];
+  const child = spawn(command, commandArgs, {
     env: { ...process.env, WSLAY_ADDON_PATH: addonPath },
     stdio: stdio ?? ['ignore', 'pipe', 'pipe'],
   });
