@@ -30,6 +30,7 @@ export interface NativeOptions {
   buffering: boolean;
   maxRecvSize: number;
   closeTimeout: number;
+  messageTimeout: number;
   maxFragments: number;
   maxPendingPongs: number;
   allowedRsv: number;
@@ -68,6 +69,12 @@ export interface NativeModule {
   dupSocketFd(fd: number): number;
   /** Closes an fd; true on success. */
   closeFd(fd: number): boolean;
+  /** The calling thread's budget for bytes held in incomplete received messages (native/thread_buffers.h). */
+  setReceiveBudget(bytes: number): void;
+  /** [limit, used] of the calling thread's receive budget. */
+  getReceiveBudget(): [number, number];
+  /** Test only: the n-th buffer growth of `kind` on this thread from now fails as if memory ran out. */
+  _testFailGrowth(kind: 'message' | 'other', n: number): void;
   /** Gives the addon worker_threads.markAsUntransferable for its message slabs. */
   setSlabGuard(markAsUntransferable: (value: object) => void): void;
 }

@@ -1,0 +1,77 @@
+// One incomplete received message, assembled by the binding as one contiguous buffer (wslay runs without its own
+// buffering, which kept every fragment as separate allocations of ~90 bytes' overhead). Every byte of capacity is
+// charged to the thread's ReceiveBudget and given back when the message completes or the connection ends.
+// Growth goes through realloc (large blocks are remapped, not copied) and never throws.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "thread_buffers.h"
+
+namespace wslay_node {
+
+class MessageBuffer {
+ public:
+  enum class Grow { kOk, kOverBudget, kNoMemory };
+
+  MessageBuffer(ThreadBuffers* buffers, BudgetHolder* holder) : buffers_(buffers), holder_(holder) {}
+  ~MessageBuffer() { Release(); }
+  MessageBuffer(const MessageBuffer&) = delete;
+  MessageBuffer& operator=(const MessageBuffer&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+  // Room for `n` more bytes; `likely_total` (at least size() + n) is what the message will probably need, so
+  // growth is geometric but never beyond it. The caller writes into end() and then calls Commit(n): a frame's
+  // payload is copied into the message once.
+  Grow Reserve(size_t n, size_t likely_total) {
+    size_t need = size_ + n;
+    if (need <= capacity_) return Grow::kOk;
+    size_t doubled = capacity_ < kMinCapacity / 2 ? kMinCapacity : capacity_ * 2;
+    size_t target = doubled < likely_total ? doubled : likely_total;
+    if (target < need) target = need;
+    if (!buffers_->receive_budget.Charge(holder_, target - capacity_)) return Grow::kOverBudget;
+    void* grown = buffers_->InjectedFailure(ThreadBuffers::Growth::kMessage) ? nullptr : std::realloc(data_, target);
+    if (grown == nullptr) {
+      buffers_->receive_budget.Refund(holder_, target - capacity_);
+      return Grow::kNoMemory;
+    }
+    data_ = static_cast<uint8_t*>(grown);
+    capacity_ = target;
+    return Grow::kOk;
+  }
+  uint8_t* end() { return data_ + size_; }
+  void Commit(size_t n) { size_ += n; }
+
+  Grow Append(const uint8_t* bytes, size_t n, size_t likely_total) {
+    Grow r = Reserve(n, likely_total);
+    if (r != Grow::kOk) return r;
+    std::memcpy(end(), bytes, n);
+    Commit(n);
+    return Grow::kOk;
+  }
+
+  // Frees the memory and gives its budget back.
+  void Release() {
+    if (data_ == nullptr) return;
+    std::free(data_);
+    buffers_->receive_budget.Refund(holder_, capacity_);
+    data_ = nullptr;
+    size_ = capacity_ = 0;
+  }
+
+ private:
+  static constexpr size_t kMinCapacity = 4096;
+
+  ThreadBuffers* buffers_;
+  BudgetHolder* holder_;
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
+
+}  // namespace wslay_node
