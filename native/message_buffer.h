@@ -25,14 +25,14 @@ class MessageBuffer {
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
 
-  // Room for `n` more bytes; `likely_total` (at least size() + n) is what the message will probably need, so
-  // growth is geometric but never beyond it. The caller writes into end() and then calls Commit(n): a frame's
-  // payload is copied into the message once.
-  Grow Reserve(size_t n, size_t likely_total) {
+  // Room for `n` more bytes. Growth is geometric (a flood of tiny fragments costs O(log n) reallocs) but never
+  // beyond `limit`, the most the message may hold. The caller writes into end() and then calls Commit(n): a
+  // frame's payload is copied into the message once.
+  Grow Reserve(size_t n, uint64_t limit) {
     size_t need = size_ + n;
     if (need <= capacity_) return Grow::kOk;
     size_t doubled = capacity_ < kMinCapacity / 2 ? kMinCapacity : capacity_ * 2;
-    size_t target = doubled < likely_total ? doubled : likely_total;
+    size_t target = doubled < limit ? doubled : static_cast<size_t>(limit);
     if (target < need) target = need;
     if (!buffers_->receive_budget.Charge(holder_, target - capacity_)) return Grow::kOverBudget;
     void* grown = buffers_->InjectedFailure(ThreadBuffers::Growth::kMessage) ? nullptr : std::realloc(data_, target);
@@ -47,8 +47,8 @@ class MessageBuffer {
   uint8_t* end() { return data_ + size_; }
   void Commit(size_t n) { size_ += n; }
 
-  Grow Append(const uint8_t* bytes, size_t n, size_t likely_total) {
-    Grow r = Reserve(n, likely_total);
+  Grow Append(const uint8_t* bytes, size_t n, uint64_t limit) {
+    Grow r = Reserve(n, limit);
     if (r != Grow::kOk) return r;
     std::memcpy(end(), bytes, n);
     Commit(n);
