@@ -73,7 +73,6 @@ function startServer() {
     child.kill('SIGUSR2');
     for (let i = 0; i < 1500 && !/stats .*\n/.test(out.slice(before)); i++) await sleep(20);
     const m = /stats (.*)\n/.exec(out.slice(before));
-    if (!m) console.error(`no stats from the server (exit code ${child.exitCode}, signal ${child.signalCode})`);
     return JSON.parse(m?.[1] ?? '{}');
   };
   return { child, port, rss, stats };
@@ -143,9 +142,10 @@ async function bomb(connections, bombMiB) {
     await sleep(2); // let the server keep up; the sampler sees the peak
   }
   // Done when the server has stopped failing connections (it reads and inflates the rest meanwhile).
+  // (One poll iteration can take minutes: every fd is readable and each fragment inflates to tens of MiB.)
   let stats = await server.stats();
-  for (let last = -1; stats.closed !== last; ) {
-    last = stats.closed;
+  for (let last = -1; stats.closed === undefined || stats.closed !== last; ) {
+    last = stats.closed ?? -1;
     await sleep(2000);
     stats = await server.stats();
   }

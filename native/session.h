@@ -3,6 +3,8 @@
 //   - close() after the send queue drains (wslay alone sends the close first and drops the rest);
 //   - our own checks of received close frames (wslay 1.1.1 rejects 1012–1014, accepts a 1-byte body and checks a
 //     reason split across reads from the wrong offset), fragment and pong limits, send backpressure;
+//   - received data messages assembled by us in one buffer (wslay runs without buffering), charged to the thread's
+//     receive budget, with messageTimeout; control frames handed to wslay whole (frame_boundary.h);
 //   - permessage-deflate (RFC 7692) in both directions;
 //   - events held while delivery is paused, so stopRead() takes effect at once.
 // No Node and no libuv here: the host (Connection, or the fuzzer) polls the fd, calls Step(), and receives events
