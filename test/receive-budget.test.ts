@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { getReceiveBudget, Opcode, setReceiveBudget } from '../src/index.js';
+import { lastJson, runNode, writeScript } from './helpers/child.js';
 import { echo, type ConnectionOptions } from './helpers/endpoint.js';
 import { closeCode, encodeFrame } from './helpers/frames.js';
 import { rawFixture } from './helpers/server-fixture.js';
@@ -31,6 +32,33 @@ const deflate = (extra: ConnectionOptions = {}): ConnectionOptions =>
 describe('receive budget', () => {
   it('defaults to 256 MiB and nothing is held while idle', () => {
     expect(getReceiveBudget()).toEqual({ limit: DEFAULT_BUDGET, used: 0 });
+  });
+
+  it('belongs to the calling thread: a worker has its own, and setting one leaves the other alone', async () => {
+    const script = await writeScript(
+      'receive-budget-threads.js',
+      `
+const { Worker, isMainThread, parentPort } = require('node:worker_threads');
+const { getReceiveBudget, setReceiveBudget } = require('./index.js');
+if (isMainThread) {
+  setReceiveBudget(20 * 1024 * 1024);
+  const worker = new Worker(__filename);
+  worker.once('message', (inWorker) => {
+    console.log(JSON.stringify({ inWorker, main: getReceiveBudget() }));
+    worker.terminate();
+  });
+} else {
+  const before = getReceiveBudget();
+  setReceiveBudget(7 * 1024 * 1024);
+  parentPort.postMessage({ before, after: getReceiveBudget() });
+}
+`,
+    );
+    const { result } = runNode(script);
+    const out = lastJson<{ inWorker: { before: unknown; after: unknown }; main: unknown }>(await result);
+    expect(out.inWorker.before).toEqual({ limit: DEFAULT_BUDGET, used: 0 });
+    expect(out.inWorker.after).toEqual({ limit: 7 * MiB, used: 0 });
+    expect(out.main).toEqual({ limit: 20 * MiB, used: 0 });
   });
 
   it('rejects a budget that is not a positive integer with a RangeError', () => {
