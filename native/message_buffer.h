@@ -25,14 +25,18 @@ class MessageBuffer {
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
 
-  // Room for `n` more bytes. Growth is geometric (a flood of tiny fragments costs O(log n) reallocs) but never
-  // beyond `limit`, the most the message may hold. The caller writes into end() and then calls Commit(n): a
-  // frame's payload is copied into the message once.
-  Grow Reserve(size_t n, uint64_t limit) {
+  // Room for `n` more bytes, and for `coming` more after them when that is known (the rest of a frame's declared
+  // payload; trusted up to kMaxAhead, so a header alone cannot make us reserve much). Growth is otherwise
+  // geometric (a flood of tiny fragments costs O(log n) reallocs), never beyond `limit`, the most the message may
+  // hold. The caller writes into end() and then calls Commit(n): a frame's payload is copied into the message
+  // once, and a frame up to kMaxAhead never moves while it arrives.
+  Grow Reserve(size_t n, uint64_t limit, uint64_t coming = 0) {
     size_t need = size_ + n;
     if (need <= capacity_) return Grow::kOk;
-    size_t doubled = capacity_ < kMinCapacity / 2 ? kMinCapacity : capacity_ * 2;
-    size_t target = doubled < limit ? doubled : static_cast<size_t>(limit);
+    uint64_t ahead = coming < kMaxAhead ? coming : kMaxAhead;
+    uint64_t doubled = capacity_ < kMinCapacity / 2 ? kMinCapacity : uint64_t{capacity_} * 2;
+    uint64_t wanted = need + ahead > doubled ? need + ahead : doubled;
+    size_t target = static_cast<size_t>(wanted < limit ? wanted : limit);
     if (target < need) target = need;
     if (!buffers_->receive_budget.Charge(holder_, target - capacity_)) return Grow::kOverBudget;
     void* grown = buffers_->InjectedFailure(ThreadBuffers::Growth::kMessage) ? nullptr : std::realloc(data_, target);
@@ -47,8 +51,8 @@ class MessageBuffer {
   uint8_t* end() { return data_ + size_; }
   void Commit(size_t n) { size_ += n; }
 
-  Grow Append(const uint8_t* bytes, size_t n, uint64_t limit) {
-    Grow r = Reserve(n, limit);
+  Grow Append(const uint8_t* bytes, size_t n, uint64_t limit, uint64_t coming = 0) {
+    Grow r = Reserve(n, limit, coming);
     if (r != Grow::kOk) return r;
     std::memcpy(end(), bytes, n);
     Commit(n);
@@ -66,6 +70,7 @@ class MessageBuffer {
 
  private:
   static constexpr size_t kMinCapacity = 4096;
+  static constexpr uint64_t kMaxAhead = 1 << 20;
 
   ThreadBuffers* buffers_;
   BudgetHolder* holder_;

@@ -674,7 +674,7 @@ void Session::OnFrameRecvStart(const wslay_event_on_frame_recv_start_arg* arg) {
   }
   if (wslay_is_ctrl_frame(arg->opcode)) return;
   frame_fin_ = arg->fin != 0;
-  frame_length_ = arg->payload_length;
+  frame_length_ = frame_left_ = arg->payload_length;
   if (arg->opcode == WSLAY_CONTINUATION_FRAME) {
     if (++fragments_ > config_.max_fragments) {
       Fail(1009);
@@ -709,6 +709,7 @@ void Session::OnFrameRecvChunk(const wslay_event_on_frame_recv_chunk_arg* arg) {
     return;
   }
   if (wslay_is_ctrl_frame(current_opcode_) || fail_code_ != 0 || arg->data_length == 0) return;
+  frame_left_ -= arg->data_length;
   if (message_compressed_) {
     InflateChunk(arg->data, arg->data_length, false);
     return;
@@ -724,7 +725,7 @@ void Session::OnFrameRecvChunk(const wslay_event_on_frame_recv_chunk_arg* arg) {
     whole_len_ = arg->data_length;
     return;
   }
-  AppendToMessage(arg->data, arg->data_length);
+  AppendToMessage(arg->data, arg->data_length, frame_left_);
 }
 
 void Session::OnFrameRecvEnd() {
@@ -767,7 +768,7 @@ void Session::InflateChunk(const uint8_t* data, size_t len, bool fin) {
     return;
   }
   if (!out.empty()) {
-    if (config_.buffering && !AppendToMessage(out.data(), out.size())) return;
+    if (config_.buffering && !AppendToMessage(out.data(), out.size(), 0)) return;
     // Frame callbacks see what the user would: the inflated bytes, with or without buffering.
     if (host_->Wants(SessionHost::kFrameChunk)) {
       Deliver(SessionHost::kFrameChunk, 0, 0, current_opcode_, 0, out.size(), out.data(), out.size());
@@ -776,8 +777,8 @@ void Session::InflateChunk(const uint8_t* data, size_t len, bool fin) {
   if (out.capacity() > ThreadBuffers::kReadSize) buffers_->inflated = {};  // a bomb's chunk is not kept
 }
 
-bool Session::AppendToMessage(const uint8_t* data, size_t len) {
-  switch (message_.Append(data, len, config_.max_recv_size)) {
+bool Session::AppendToMessage(const uint8_t* data, size_t len, uint64_t coming) {
+  switch (message_.Append(data, len, config_.max_recv_size, coming)) {
     case MessageBuffer::Grow::kOk:
       return true;
     case MessageBuffer::Grow::kOverBudget:

@@ -174,7 +174,7 @@ class Session : private BudgetHolder {
   void InflateChunk(const uint8_t* data, size_t len, bool fin);
   // Appends to the message being assembled; false if that failed the connection (1008 over the thread's budget,
   // 1009 out of memory).
-  bool AppendToMessage(const uint8_t* data, size_t len);
+  bool AppendToMessage(const uint8_t* data, size_t len, uint64_t coming);
   void ReleaseMessage();
   void EvictForBudget() override;
   size_t HandToWslay(const uint8_t* src, size_t avail, uint8_t* buf, size_t len);
@@ -250,6 +250,7 @@ class Session : private BudgetHolder {
   bool in_message_ = false;      // a data message has begun and not ended
   uint32_t message_seq_ = 0;
   uint64_t frame_length_ = 0;    // the data frame's declared payload length
+  uint64_t frame_left_ = 0;      // of which not received yet
   uint64_t message_inflated_ = 0;      // inflated bytes of the compressed message so far
   uint64_t frame_inflated_start_ = 0;  // message_inflated_ when the frame began (the per-frame limit)
   MessageBuffer message_;        // the message so far, when buffering (plain or inflated bytes)
