@@ -495,7 +495,10 @@ void Connection::StartCloseTimer() {
 }
 
 void Connection::WatchMessageTime() {
-  if (!session_->ReceivingMessage()) return;  // a timer still armed finds nothing and stops
+  if (!session_->ReceivingMessage()) {  // a timer still armed finds nothing and stops
+    timed_since_ = 0;  // after a pause (stopRead), the message's time starts again
+    return;
+  }
   uint64_t now = uv_now(data_->loop());
   if (session_->message_seq() != timed_message_ || timed_since_ == 0) {
     timed_message_ = session_->message_seq();

@@ -807,7 +807,9 @@ void Session::EvictForBudget() {
 }
 
 bool Session::ReceivingMessage() const {
-  return in_message_ && fail_code_ == 0 && ctx_ != nullptr && !fatal_ && wslay_event_want_read(ctx_);
+  // Not while the user has paused reading: then the peer is not the one holding the message up.
+  return in_message_ && !read_paused_ && fail_code_ == 0 && ctx_ != nullptr && !fatal_ &&
+         wslay_event_want_read(ctx_);
 }
 
 void Session::FailIncompleteMessage() {

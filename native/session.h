@@ -122,8 +122,8 @@ class Session : private BudgetHolder {
   bool SendQueueEmpty() const;
   size_t QueuedCount() const;
   size_t BufferedAmount() const;
-  // A data message has begun and not ended while the connection still reads (for messageTimeout); `message_seq()`
-  // tells one message from the next.
+  // A data message has begun and not ended while the connection still reads and reading is not paused (for
+  // messageTimeout); `message_seq()` tells one message from the next.
   bool ReceivingMessage() const;
   uint32_t message_seq() const { return message_seq_; }
   // messageTimeout passed: fails the connection (1008) if a message is still incomplete.

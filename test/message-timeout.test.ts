@@ -48,6 +48,27 @@ describe('messageTimeout', () => {
     expect(ep.conn.readyState).toBe('open');
   });
 
+  it('does not count while the application has paused reading (stopRead)', async () => {
+    let paused = false;
+    const { ep, peer } = await raw.open(
+      echo({
+        messageTimeout: 100,
+        onFrameRecvStart() {
+          if (!paused) this.stopRead();
+          paused = true;
+        },
+      }),
+    );
+    peer.send(fragment(Opcode.TEXT, 'held ', false));
+    await delay(300);
+    expect(ep.conn.readyState).toBe('open');
+    ep.conn.startRead();
+    peer.send(fragment(Opcode.CONTINUATION, 'up', true));
+    const [reply] = await peer.waitFrames(1);
+    expect(reply.payload.toString()).toBe('held up');
+    expect(ep.conn.readyState).toBe('open');
+  });
+
   it('applies without buffering too', async () => {
     const { ep, peer } = await raw.open({ buffering: false, onFrameRecvChunk() {}, messageTimeout: 100 });
     peer.send(fragment(Opcode.BINARY, 'part', false));
