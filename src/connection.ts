@@ -69,7 +69,7 @@ export interface WebSocketConnectionOptions {
   /** How long to wait for the peer's close after ours, in ms; then the socket is closed (1006). Default 5000. */
   closeTimeout?: number;
   /** Longest time, in ms, a received message may stay incomplete (a peer trickling fragments); then the
-   *  connection fails with 1008. Default: no limit. */
+   *  connection fails with 1008. Time while reading is paused (stopRead) does not count. Default: no limit. */
   messageTimeout?: number;
   /** Most fragments in one message; more → close 1009. Default 131072. */
   maxFragments?: number;
