@@ -18,12 +18,12 @@
       ],
       "libraries": ["<!@(node deps/find-wslay.js --libs)"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "cflags_cc": ["-std=c++17", "-fno-exceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "cflags_cc!": ["-fno-rtti"],
       "xcode_settings": {
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
         "MACOSX_DEPLOYMENT_TARGET": "11.0",
-        "OTHER_CPLUSPLUSFLAGS": ["-fno-exceptions", "-Wall", "-Wextra"]
+        "OTHER_CPLUSPLUSFLAGS": ["-fexceptions", "-Wall", "-Wextra"]
       },
       "conditions": [
         ["OS=='linux'", {

@@ -56,6 +56,37 @@ Napi::Value InjectArgumentFailures(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setReceiveBudget(bytes): the calling thread's budget for bytes held in incomplete received messages (validated in
+// src/receive-budget.ts).
+Napi::Value SetReceiveBudget(const Napi::CallbackInfo& info) {
+  if (info[0].IsNumber()) {
+    info.Env().GetInstanceData<wslay_node::AddonData>()->buffers.receive_budget.set_limit(
+        static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue()));
+  }
+  return info.Env().Undefined();
+}
+
+// getReceiveBudget() → [limit, used] for the calling thread.
+Napi::Value GetReceiveBudget(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const wslay_node::ReceiveBudget& budget = env.GetInstanceData<wslay_node::AddonData>()->buffers.receive_budget;
+  Napi::Array result = Napi::Array::New(env, 2);
+  result.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(budget.limit())));
+  result.Set(uint32_t{1}, Napi::Number::New(env, static_cast<double>(budget.used())));
+  return result;
+}
+
+// Test only: _testFailGrowth(kind, n) makes this thread's n-th buffer growth of `kind` from now fail as if memory
+// ran out ('message': a message being assembled or inflated; 'other': any other receive-side buffer).
+Napi::Value TestFailGrowth(const Napi::CallbackInfo& info) {
+  using wslay_node::ThreadBuffers;
+  ThreadBuffers& buffers = info.Env().GetInstanceData<wslay_node::AddonData>()->buffers;
+  bool message = info[0].IsString() && info[0].As<Napi::String>().Utf8Value() == "message";
+  uint32_t n = info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+  buffers.FailGrowthAfter(message ? ThreadBuffers::Growth::kMessage : ThreadBuffers::Growth::kOther, n);
+  return info.Env().Undefined();
+}
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   using namespace wslay_node;
   env.SetInstanceData(new AddonData(env));
@@ -65,6 +96,9 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("dupSocketFd", Napi::Function::New(env, DupSocketFd, "dupSocketFd"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("_injectArgumentFailures", Napi::Function::New(env, InjectArgumentFailures, "_injectArgumentFailures"));
+  exports.Set("setReceiveBudget", Napi::Function::New(env, SetReceiveBudget, "setReceiveBudget"));
+  exports.Set("getReceiveBudget", Napi::Function::New(env, GetReceiveBudget, "getReceiveBudget"));
+  exports.Set("_testFailGrowth", Napi::Function::New(env, TestFailGrowth, "_testFailGrowth"));
   return exports;
 }
 

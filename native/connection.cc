@@ -168,6 +168,7 @@ Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connec
     config.deflate_threshold = GetUint32(d, "threshold", 1024);
   }
   close_timeout_ms_ = GetUint32(options, "closeTimeout", 5000);
+  message_timeout_ms_ = GetUint32(options, "messageTimeout", 0);
   if (env.IsExceptionPending()) {  // a getter on the options threw: it is thrown from the constructor
     closed_ = true;
     return;
@@ -457,6 +458,7 @@ Napi::Value Connection::Ref(const Napi::CallbackInfo& info) {
   loop_ref_ = true;
   if (poll_) uv_ref(reinterpret_cast<uv_handle_t*>(poll_.get()));
   if (close_timer_) uv_ref(reinterpret_cast<uv_handle_t*>(close_timer_.get()));
+  if (message_timer_) uv_ref(reinterpret_cast<uv_handle_t*>(message_timer_.get()));
   return info.This();
 }
 
@@ -464,6 +466,7 @@ Napi::Value Connection::Unref(const Napi::CallbackInfo& info) {
   loop_ref_ = false;
   if (poll_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_.get()));
   if (close_timer_) uv_unref(reinterpret_cast<uv_handle_t*>(close_timer_.get()));
+  if (message_timer_) uv_unref(reinterpret_cast<uv_handle_t*>(message_timer_.get()));
   return info.This();
 }
 
@@ -485,6 +488,7 @@ void Connection::Process(int events) {
     if (session_->HasPendingInput()) data_->Defer(this);
     UpdatePoll();
     if (session_->IsClosing() && !close_timer_) StartCloseTimer();  // a peer that never answers or never reads
+    if (message_timeout_ms_ != 0) WatchMessageTime();
     MaybeFireWaiter();
   }
   // No member access once the self-reference is dropped: the object may be collected from there on.
@@ -525,6 +529,37 @@ void Connection::StartCloseTimer() {
   }, close_timeout_ms_, 0);
 }
 
+void Connection::WatchMessageTime() {
+  if (!session_->ReceivingMessage()) {  // a timer still armed finds nothing and stops
+    timed_since_ = 0;  // after a pause (stopRead), the message's time starts again
+    return;
+  }
+  uint64_t now = uv_now(data_->loop());
+  if (session_->message_seq() != timed_message_ || timed_since_ == 0) {
+    timed_message_ = session_->message_seq();
+    timed_since_ = now;
+  }
+  if (!message_timer_) {
+    if (message_timer_.Init([&](uv_timer_t* t) { return uv_timer_init(data_->loop(), t); }) != 0) return;
+    message_timer_.get()->data = this;
+    if (!loop_ref_) uv_unref(reinterpret_cast<uv_handle_t*>(message_timer_.get()));
+  }
+  uv_timer_t* timer = message_timer_.get();
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(timer))) return;
+  uint64_t due = timed_since_ + message_timeout_ms_;
+  uv_timer_start(timer, [](uv_timer_t* t) {
+    Connection* self = static_cast<Connection*>(t->data);
+    Session& session = *self->session_;
+    if (session.ReceivingMessage() && session.message_seq() == self->timed_message_ &&
+        uv_now(self->data_->loop()) >= self->timed_since_ + self->message_timeout_ms_) {
+      session.FailIncompleteMessage();
+    }
+    self->Process(0);  // sends the close frame, or re-arms for a message that began later
+  }, due > now ? due - now : 0, 0);
+}
+
+void Connection::Wake() { data_->Defer(this); }
+
 void Connection::MaybeFireWaiter() {
   if (waiter_.IsEmpty() || closed_ || !session_->SendQueueEmpty()) return;
   Napi::FunctionReference cb = std::move(waiter_);
@@ -535,6 +570,7 @@ void Connection::Release() {
   closed_ = true;
   data_->CancelDeferred(this);
   close_timer_.Reset();
+  message_timer_.Reset();
   poll_.Reset();  // uv_close takes the fd out of epoll now, while the fd number is still ours
 }
 

@@ -47,6 +47,7 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   FragmentChunk ReadFragment(void* token, size_t len) override;
   void ReleaseFragment(void* token) override;
   bool CanDeliver() override { return !js_failed_; }
+  void Wake() override;
 
   // queueMsg(handle, data, opcode, rsv): the hot path, called with the number from _handle() instead of as a
   // method, which saves napi_unwrap (about a tenth of a small message's cost).
@@ -76,6 +77,7 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   void Release();
   void UpdatePoll();
   void StartCloseTimer();
+  void WatchMessageTime();  // messageTimeout: arms message_timer_ while a message is incomplete
   void MaybeFireWaiter();
   void Defer();
 
@@ -97,6 +99,11 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   int poll_events_ = -1;  // what poll_ is armed for; -1 = stopped
   UvHandle<uv_timer_t> close_timer_;
   uint32_t close_timeout_ms_ = 5000;
+  // messageTimeout (0 = off): one timer per connection, armed at most once per timeout period, not per message.
+  UvHandle<uv_timer_t> message_timer_;
+  uint32_t message_timeout_ms_ = 0;
+  uint32_t timed_message_ = 0;      // the message_seq() being timed
+  uint64_t timed_since_ = 0;        // uv_now() when it was first seen incomplete
   napi_async_context async_context_ = nullptr;
   napi_callback_scope callback_scope_ = nullptr;  // opened at the first JS call of a Process()
   int depth_ = 0;            // > 0 inside Process()

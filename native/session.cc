@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 #include "socket_io.h"
 
@@ -26,31 +27,72 @@ constexpr int kMaxReadsPerStep = 4;
 
 Session* Of(void* user_data) { return static_cast<Session*>(user_data); }
 
-ssize_t RecvCallback(wslay_event_context_ptr, uint8_t* buf, size_t len, int, void* user_data) {
-  return Of(user_data)->OnRecv(buf, len);
+// The trampolines let no exception (a std::bad_alloc while a buffer grows) unwind through wslay's C frames: the
+// connection fails with 1011 instead, and the callbacks that return a status report a failure to wslay.
+ssize_t RecvCallback(wslay_event_context_ptr ctx, uint8_t* buf, size_t len, int, void* user_data) {
+  try {
+    return Of(user_data)->OnRecv(buf, len);
+  } catch (const std::bad_alloc&) {
+    Of(user_data)->OnOutOfMemory();
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);  // reading has stopped; the close frame goes out
+    return -1;
+  }
 }
-ssize_t SendCallback(wslay_event_context_ptr, const uint8_t* data, size_t len, int, void* user_data) {
-  return Of(user_data)->OnSend(data, len);
+ssize_t SendCallback(wslay_event_context_ptr ctx, const uint8_t* data, size_t len, int, void* user_data) {
+  try {
+    return Of(user_data)->OnSend(data, len);
+  } catch (const std::bad_alloc&) {
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);  // the send phase then fails the connection (1011)
+    return -1;
+  }
 }
-int GenmaskCallback(wslay_event_context_ptr, uint8_t* buf, size_t len, void* user_data) {
-  return Of(user_data)->OnGenmask(buf, len);
+int GenmaskCallback(wslay_event_context_ptr ctx, uint8_t* buf, size_t len, void* user_data) {
+  try {
+    return Of(user_data)->OnGenmask(buf, len);
+  } catch (const std::bad_alloc&) {
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+  }
 }
 void FrameRecvStartCallback(wslay_event_context_ptr, const wslay_event_on_frame_recv_start_arg* arg,
                             void* user_data) {
-  Of(user_data)->OnFrameRecvStart(arg);
+  try {
+    Of(user_data)->OnFrameRecvStart(arg);
+  } catch (const std::bad_alloc&) {
+    Of(user_data)->OnOutOfMemory();
+  }
 }
 void FrameRecvChunkCallback(wslay_event_context_ptr, const wslay_event_on_frame_recv_chunk_arg* arg,
                             void* user_data) {
-  Of(user_data)->OnFrameRecvChunk(arg);
+  try {
+    Of(user_data)->OnFrameRecvChunk(arg);
+  } catch (const std::bad_alloc&) {
+    Of(user_data)->OnOutOfMemory();
+  }
 }
-void FrameRecvEndCallback(wslay_event_context_ptr, void* user_data) { Of(user_data)->OnFrameRecvEnd(); }
+void FrameRecvEndCallback(wslay_event_context_ptr, void* user_data) {
+  try {
+    Of(user_data)->OnFrameRecvEnd();
+  } catch (const std::bad_alloc&) {
+    Of(user_data)->OnOutOfMemory();
+  }
+}
 void MsgRecvCallback(wslay_event_context_ptr, const wslay_event_on_msg_recv_arg* arg, void* user_data) {
-  Of(user_data)->OnMsgRecv(arg);
+  try {
+    Of(user_data)->OnMsgRecv(arg);
+  } catch (const std::bad_alloc&) {
+    Of(user_data)->OnOutOfMemory();
+  }
 }
-ssize_t FragmentReadCallback(wslay_event_context_ptr, uint8_t* buf, size_t len, const wslay_event_msg_source* source,
-                             int* eof, void*) {
+ssize_t FragmentReadCallback(wslay_event_context_ptr ctx, uint8_t* buf, size_t len,
+                             const wslay_event_msg_source* source, int* eof, void*) {
   auto* s = static_cast<Session::FragmentSource*>(source->data);
-  return s->owner->OnFragmentRead(s, buf, len, eof);
+  try {
+    return s->owner->OnFragmentRead(s, buf, len, eof);
+  } catch (const std::bad_alloc&) {
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+  }
 }
 
 const wslay_event_callbacks kCallbacks = {
@@ -69,14 +111,18 @@ bool IsValidReceivedCode(uint16_t code) {
 // Life cycle and the host's controls
 
 Session::Session(const SessionConfig& config, ThreadBuffers* buffers, SessionHost* host)
-    : config_(config), buffers_(buffers), host_(host) {
+    : config_(config), buffers_(buffers), host_(host), message_(buffers, this) {
   int r = config.server ? wslay_event_context_server_init(&ctx_, &kCallbacks, this)
                         : wslay_event_context_client_init(&ctx_, &kCallbacks, this);
   if (r != 0) {
     ctx_ = nullptr;
     return;
   }
-  wslay_event_config_set_no_buffering(ctx_, config.buffering ? 0 : 1);
+  // Always without wslay's buffering, which keeps every fragment as its own allocations: we assemble data
+  // messages ourselves, in one buffer (message_). wslay still checks headers, masking, opcodes, fragmentation and
+  // plain text's UTF-8 (incrementally), buffers control frames, and checks each frame's declared length against
+  // this limit (per frame; the per-message limit is ours).
+  wslay_event_config_set_no_buffering(ctx_, 1);
   wslay_event_config_set_max_recv_msg_length(ctx_, config.max_recv_size);
   wslay_event_config_set_allowed_rsv_bits(ctx_, config.allowed_rsv);
   if (config.deflate) {
@@ -109,6 +155,8 @@ void Session::Close() {
   lazy_compressed_pending_ = 0;
   held_ = {};
   held_head_ = 0;
+  ReleaseMessage();
+  carry_ = {};
   kept_input_ = {};
   backlog_ = {};
   backlog_offset_ = 0;
@@ -276,12 +324,24 @@ CloseReport Session::Report() const {
 
 void Session::Step(bool readable) {
   if (ctx_ == nullptr || fatal_ || fd_ < 0) return;
-  DeliverHeld();
-  fd_readable_ = readable;
-  reads_this_step_ = 0;
-  if (fd_readable_ || kept_offset_ < kept_input_.size()) ReadPhase();
-  FlushGather();  // what SendFromRecv gathered: the shared buffer must be empty when this step ends
-  if (!fatal_) SendPhase();
+  try {
+    DeliverHeld();
+    fd_readable_ = readable;
+    reads_this_step_ = 0;
+    if (fd_readable_ || kept_offset_ < kept_input_.size()) ReadPhase();
+  } catch (const std::bad_alloc&) {  // keeping input or holding an event outside wslay's callbacks
+    in_recv_ = false;
+    in_cur_ = in_end_ = nullptr;
+    OnOutOfMemory();
+  }
+  try {
+    FlushGather();  // what SendFromRecv gathered: the shared buffer must be empty when this step ends
+    if (!fatal_) SendPhase();
+  } catch (const std::bad_alloc&) {  // the backlog could not grow: nothing more can be written in order
+    buffers_->gather_used = 0;
+    if (fail_code_ == 0) fail_code_ = 1011;
+    fatal_ = true;
+  }
 }
 
 void Session::ReadPhase() {
@@ -298,6 +358,7 @@ void Session::ReadPhase() {
     }
     in_cur_ = in_end_ = nullptr;
   }
+  if (!wslay_event_want_read(ctx_)) ReleaseMessage();  // it can never complete
   if (r != 0) {
     fatal_ = true;
     recv_failed_ = true;  // wslay queued a code-less close frame on its way out
@@ -351,6 +412,7 @@ void Session::SendFromRecv() {
 
 void Session::Fail(uint16_t code) {
   if (fail_code_ == 0) fail_code_ = code;
+  ReleaseMessage();
   close_queued_ = true;
   wslay_event_queue_close(ctx_, code, nullptr, 0);  // NO_MORE_MSG when a close is already queued: keep that one
   wslay_event_shutdown_read(ctx_);
@@ -387,44 +449,63 @@ ssize_t Session::OnRecv(uint8_t* buf, size_t len) {
     wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
     return -1;
   }
-  if (kept_offset_ < kept_input_.size()) {
-    size_t n = std::min(len, kept_input_.size() - kept_offset_);
-    std::memcpy(buf, kept_input_.data() + kept_offset_, n);
-    kept_offset_ += n;
-    if (kept_offset_ == kept_input_.size()) {
-      kept_input_ = {};
-      kept_offset_ = 0;
-    }
-    return static_cast<ssize_t>(n);
-  }
-  if (in_cur_ == in_end_) {
-    if (!fd_readable_ || reads_this_step_ >= kMaxReadsPerStep) {
-      wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
-      return -1;
-    }
-    ++reads_this_step_;
-    uint8_t* shared = buffers_->read();
-    IoResult r = ReadSome(fd_, shared, ThreadBuffers::kReadSize);
-    if (r.status != IoStatus::kOk) {
-      if (r.status == IoStatus::kWouldBlock) {
-        fd_readable_ = false;
-        wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
-      } else {
-        if (r.status == IoStatus::kEof) eof_ = true;
-        else io_error_ = r.error;
-        wslay_event_set_error(ctx_, WSLAY_ERR_CALLBACK_FAILURE);
+  for (;;) {
+    if (kept_offset_ < kept_input_.size()) {
+      size_t n = HandToWslay(kept_input_.data() + kept_offset_, kept_input_.size() - kept_offset_, buf, len);
+      if (n == 0) carry_.assign(kept_input_.begin() + kept_offset_, kept_input_.end());
+      kept_offset_ += n;
+      if (n == 0 || kept_offset_ == kept_input_.size()) {
+        kept_input_ = {};
+        kept_offset_ = 0;
       }
-      return -1;
+      if (n != 0) return static_cast<ssize_t>(n);
+      continue;  // the kept bytes end in an incomplete control frame: it waits for the socket's next bytes
     }
-    // A short read means the socket is drained: skip the read that would only say EAGAIN.
-    if (r.bytes < ThreadBuffers::kReadSize) fd_readable_ = false;
-    in_cur_ = shared;
-    in_end_ = shared + r.bytes;
+    if (in_cur_ == in_end_) {
+      if (!fd_readable_ || reads_this_step_ >= kMaxReadsPerStep) {
+        wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+      }
+      ++reads_this_step_;
+      uint8_t* shared = buffers_->read();
+      // An incomplete control frame from the last read goes first, so it reaches wslay in one piece.
+      size_t carried = carry_.size();
+      if (carried) std::memcpy(shared, carry_.data(), carried);
+      IoResult r = ReadSome(fd_, shared + carried, ThreadBuffers::kReadSize - carried);
+      if (r.status != IoStatus::kOk) {
+        if (r.status == IoStatus::kWouldBlock) {
+          fd_readable_ = false;
+          wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
+        } else {
+          if (r.status == IoStatus::kEof) eof_ = true;
+          else io_error_ = r.error;
+          wslay_event_set_error(ctx_, WSLAY_ERR_CALLBACK_FAILURE);
+        }
+        return -1;
+      }
+      // A short read means the socket is drained: skip the read that would only say EAGAIN.
+      if (r.bytes < ThreadBuffers::kReadSize - carried) fd_readable_ = false;
+      carry_.clear();
+      in_cur_ = shared;
+      in_end_ = shared + carried + r.bytes;
+    }
+    size_t n = HandToWslay(in_cur_, static_cast<size_t>(in_end_ - in_cur_), buf, len);
+    if (n != 0) {
+      in_cur_ += n;
+      return static_cast<ssize_t>(n);
+    }
+    carry_.assign(in_cur_, in_end_);
+    in_cur_ = in_end_;
   }
-  size_t n = std::min(len, static_cast<size_t>(in_end_ - in_cur_));
-  std::memcpy(buf, in_cur_, n);
-  in_cur_ += n;
-  return static_cast<ssize_t>(n);
+}
+
+size_t Session::HandToWslay(const uint8_t* src, size_t avail, uint8_t* buf, size_t len) {
+  size_t n = boundary_.Take(src, std::min(avail, len));
+  // 0: a control frame starts here and is incomplete. wslay always has room for a whole one (its buffer is empty
+  // at a frame boundary), so that can only mean the bytes are not here yet; if they are, hand them anyway.
+  if (n == 0 && avail > len) n = boundary_.Take(src, len, false);
+  if (n) std::memcpy(buf, src, n);
+  return n;
 }
 
 ssize_t Session::OnSend(const uint8_t* data, size_t len) {
@@ -593,6 +674,7 @@ void Session::OnFrameRecvStart(const wslay_event_on_frame_recv_start_arg* arg) {
   }
   if (wslay_is_ctrl_frame(arg->opcode)) return;
   frame_fin_ = arg->fin != 0;
+  frame_length_ = frame_left_ = arg->payload_length;
   if (arg->opcode == WSLAY_CONTINUATION_FRAME) {
     if (++fragments_ > config_.max_fragments) {
       Fail(1009);
@@ -600,9 +682,19 @@ void Session::OnFrameRecvStart(const wslay_event_on_frame_recv_start_arg* arg) {
     }
   } else {
     fragments_ = 1;
+    in_message_ = true;
+    ++message_seq_;
+    whole_ = nullptr;
     message_text_ = arg->opcode == WSLAY_TEXT_FRAME;
     message_compressed_ = decompressor_ && (arg->rsv & WSLAY_RSV1_BIT);
+    message_inflated_ = 0;
     if (message_compressed_) inflated_utf8_.Reset();
+  }
+  frame_inflated_start_ = message_inflated_;
+  // wslay checks each frame's declared length alone; with buffering the limit is on the message.
+  if (config_.buffering && !message_compressed_ && message_.size() + arg->payload_length > config_.max_recv_size) {
+    Fail(1009);
+    return;
   }
   if (fail_code_ == 0 && host_->Wants(SessionHost::kFrameStart)) {
     // RSV1 is ours when we inflate: the user sees the message as if it had been sent plain.
@@ -617,6 +709,7 @@ void Session::OnFrameRecvChunk(const wslay_event_on_frame_recv_chunk_arg* arg) {
     return;
   }
   if (wslay_is_ctrl_frame(current_opcode_) || fail_code_ != 0 || arg->data_length == 0) return;
+  frame_left_ -= arg->data_length;
   if (message_compressed_) {
     InflateChunk(arg->data, arg->data_length, false);
     return;
@@ -624,6 +717,15 @@ void Session::OnFrameRecvChunk(const wslay_event_on_frame_recv_chunk_arg* arg) {
   if (host_->Wants(SessionHost::kFrameChunk)) {
     Deliver(SessionHost::kFrameChunk, 0, 0, current_opcode_, 0, arg->data_length, arg->data, arg->data_length);
   }
+  if (!config_.buffering || fail_code_ != 0) return;
+  if (fragments_ == 1 && frame_fin_ && arg->data_length == frame_length_) {
+    // The whole message in one chunk (the common case): OnMsgRecv, which wslay calls before it reads again,
+    // delivers it straight from wslay's buffer, with no copy and no allocation.
+    whole_ = arg->data;
+    whole_len_ = arg->data_length;
+    return;
+  }
+  AppendToMessage(arg->data, arg->data_length, frame_left_);
 }
 
 void Session::OnFrameRecvEnd() {
@@ -637,8 +739,21 @@ void Session::OnFrameRecvEnd() {
 
 void Session::InflateChunk(const uint8_t* data, size_t len, bool fin) {
   if (fail_code_ != 0) return;
-  size_t before = inflated_.size();
-  MessageDecompressor::Result r = decompressor_->Decompress(data, len, fin, config_.max_recv_size, &inflated_);
+  // maxRecvSize bounds the inflated message with buffering, each frame's inflated bytes without (as for plain
+  // frames, which wslay checks per frame then).
+  uint64_t limit = config_.buffering ? config_.max_recv_size : frame_inflated_start_ + config_.max_recv_size;
+  std::vector<uint8_t>& out = buffers_->inflated;  // this chunk's output only, shared by the thread
+  out.clear();
+  MessageDecompressor::Result r;
+  try {
+    if (buffers_->InjectedFailure(ThreadBuffers::Growth::kMessage)) throw std::bad_alloc();
+    r = decompressor_->Decompress(data, len, fin, limit, &out);
+  } catch (const std::bad_alloc&) {
+    out = {};
+    Fail(1009);  // the message could not be held: too big for the memory there is
+    return;
+  }
+  message_inflated_ += out.size();
   if (r == MessageDecompressor::Result::kTooBig) {
     Fail(1009);
     return;
@@ -648,18 +763,62 @@ void Session::InflateChunk(const uint8_t* data, size_t len, bool fin) {
     return;
   }
   // wslay skips the UTF-8 check for RSV1 messages; we check what inflates, as it inflates.
-  if (message_text_ && (!inflated_utf8_.Feed(inflated_.data() + before, inflated_.size() - before) ||
-                        (fin && !inflated_utf8_.Complete()))) {
+  if (message_text_ && (!inflated_utf8_.Feed(out.data(), out.size()) || (fin && !inflated_utf8_.Complete()))) {
     Fail(1007);
     return;
   }
-  if (!config_.buffering) {
-    if (inflated_.size() > before && host_->Wants(SessionHost::kFrameChunk)) {
-      Deliver(SessionHost::kFrameChunk, 0, 0, current_opcode_, 0, inflated_.size() - before, inflated_.data() + before,
-              inflated_.size() - before);
+  if (!out.empty()) {
+    if (config_.buffering && !AppendToMessage(out.data(), out.size(), 0)) return;
+    // Frame callbacks see what the user would: the inflated bytes, with or without buffering.
+    if (host_->Wants(SessionHost::kFrameChunk)) {
+      Deliver(SessionHost::kFrameChunk, 0, 0, current_opcode_, 0, out.size(), out.data(), out.size());
     }
-    inflated_.clear();
   }
+  if (out.capacity() > ThreadBuffers::kReadSize) buffers_->inflated = {};  // a bomb's chunk is not kept
+}
+
+bool Session::AppendToMessage(const uint8_t* data, size_t len, uint64_t coming) {
+  switch (message_.Append(data, len, config_.max_recv_size, coming)) {
+    case MessageBuffer::Grow::kOk:
+      return true;
+    case MessageBuffer::Grow::kOverBudget:
+      // 1008, not 1009: the message may be well within maxRecvSize; what it broke is the thread's policy for
+      // memory held by incomplete messages (setReceiveBudget), and this connection holds the most.
+      Fail(1008);
+      return false;
+    case MessageBuffer::Grow::kNoMemory:
+      Fail(1009);  // the message is too big for the memory there is
+      return false;
+  }
+  return false;
+}
+
+void Session::ReleaseMessage() {
+  message_.Release();
+  whole_ = nullptr;
+}
+
+void Session::EvictForBudget() {
+  // Another connection of this thread needs room and this one holds the most (see AppendToMessage for 1008).
+  // Not inside this session's wslay calls (only the connection that asked is), so failing it here is safe.
+  if (ctx_ != nullptr && fail_code_ == 0) Fail(1008);
+  ReleaseMessage();
+  host_->Wake();
+}
+
+bool Session::ReceivingMessage() const {
+  // Not while the user has paused reading: then the peer is not the one holding the message up.
+  return in_message_ && !read_paused_ && fail_code_ == 0 && ctx_ != nullptr && !fatal_ &&
+         wslay_event_want_read(ctx_);
+}
+
+void Session::FailIncompleteMessage() {
+  if (ReceivingMessage()) Fail(1008);  // a policy of ours (messageTimeout), not a protocol error
+}
+
+void Session::OnOutOfMemory() {
+  if (ctx_ != nullptr && fail_code_ == 0) Fail(1011);
+  else ReleaseMessage();
 }
 
 void Session::GatherClosePayload(const uint8_t* data, size_t len) {
@@ -695,14 +854,16 @@ void Session::OnMsgRecv(const wslay_event_on_msg_recv_arg* arg) {
     // reading meets TCP backpressure instead of growing our queue.
     pong_backpressure_ = true;
   }
-  if (!wslay_is_ctrl_frame(arg->opcode) && message_compressed_) {
-    // The message was inflated chunk by chunk into inflated_ (empty without buffering).
+  if (!wslay_is_ctrl_frame(arg->opcode)) {
+    // A data message: assembled in message_ (or whole in wslay's buffer); empty without buffering.
+    in_message_ = false;
+    const uint8_t* data = whole_ != nullptr ? whole_ : message_.data();
+    size_t len = whole_ != nullptr ? whole_len_ : message_.size();
     if (host_->Wants(SessionHost::kMessage)) {
-      Deliver(SessionHost::kMessage, 1, arg->rsv & ~WSLAY_RSV1_BIT, arg->opcode, 0, inflated_.size(), inflated_.data(),
-              inflated_.size());
+      uint8_t rsv = message_compressed_ ? (arg->rsv & ~WSLAY_RSV1_BIT) : arg->rsv;
+      Deliver(SessionHost::kMessage, 1, rsv, arg->opcode, 0, len, data, len);
     }
-    if (inflated_.capacity() > ThreadBuffers::kReadSize) inflated_ = {};
-    else inflated_.clear();
+    ReleaseMessage();
     SendFromRecv();
     return;
   }
@@ -720,6 +881,7 @@ void Session::Deliver(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t
                       uint64_t length, const uint8_t* data, size_t len) {
   if (!host_->CanDeliver()) return;
   if (read_paused_ || HasHeld()) {
+    if (buffers_->InjectedFailure(ThreadBuffers::Growth::kOther)) throw std::bad_alloc();  // test hook
     HeldEvent ev{kind, fin, rsv, opcode, status, length, {}};
     if (len) ev.data.assign(data, data + len);
     held_.push_back(std::move(ev));

@@ -3,6 +3,8 @@
 //   - close() after the send queue drains (wslay alone sends the close first and drops the rest);
 //   - our own checks of received close frames (wslay 1.1.1 rejects 1012–1014, accepts a 1-byte body and checks a
 //     reason split across reads from the wrong offset), fragment and pong limits, send backpressure;
+//   - received data messages assembled by us in one buffer (wslay runs without buffering), charged to the thread's
+//     receive budget, with messageTimeout; control frames handed to wslay whole (frame_boundary.h);
 //   - permessage-deflate (RFC 7692) in both directions;
 //   - events held while delivery is paused, so stopRead() takes effect at once.
 // No Node and no libuv here: the host (Connection, or the fuzzer) polls the fd, calls Step(), and receives events
@@ -18,6 +20,8 @@
 #include <vector>
 
 #include "deflate.h"
+#include "frame_boundary.h"
+#include "message_buffer.h"
 #include "thread_buffers.h"
 #include "utf8.h"
 
@@ -61,6 +65,9 @@ class SessionHost {
   virtual void ReleaseFragment(void* token) = 0;
   // False once the host can run no more callbacks (its environment is going away).
   virtual bool CanDeliver() = 0;
+  // The session has work without any fd readiness (another connection's budget check failed it): Step() it on a
+  // later turn.
+  virtual void Wake() {}
 };
 
 enum class QueueResult { kOk, kClosing, kInvalidRsv, kNoMemory, kBackpressure, kCompressFailed };
@@ -77,7 +84,7 @@ struct CloseReport {
   bool timed_out;
 };
 
-class Session {
+class Session : private BudgetHolder {
  public:
   static constexpr int kReadable = 1;  // the same bits as UV_READABLE / UV_WRITABLE
   static constexpr int kWritable = 2;
@@ -120,6 +127,12 @@ class Session {
   bool SendQueueEmpty() const;
   size_t QueuedCount() const;
   size_t BufferedAmount() const;
+  // A data message has begun and not ended while the connection still reads and reading is not paused (for
+  // messageTimeout); `message_seq()` tells one message from the next.
+  bool ReceivingMessage() const;
+  uint32_t message_seq() const { return message_seq_; }
+  // messageTimeout passed: fails the connection (1008) if a message is still incomplete.
+  void FailIncompleteMessage();
 
   CloseReport Report() const;
   // At environment teardown: a best-effort close frame (between frames only), then Close().
@@ -138,6 +151,8 @@ class Session {
 
   struct FragmentSource;
   ssize_t OnFragmentRead(FragmentSource* source, uint8_t* buf, size_t len, int* eof);
+  // A buffer could not grow (std::bad_alloc inside a wslay callback): fail the connection with 1011.
+  void OnOutOfMemory();
 
  private:
   // An event received while delivery was paused (stopRead inside a callback): wslay may still parse up to 4 KiB
@@ -162,6 +177,12 @@ class Session {
                   uint64_t length, const uint8_t* data, size_t len);
   void GatherClosePayload(const uint8_t* data, size_t len);
   void InflateChunk(const uint8_t* data, size_t len, bool fin);
+  // Appends to the message being assembled; false if that failed the connection (1008 over the thread's budget,
+  // 1009 out of memory).
+  bool AppendToMessage(const uint8_t* data, size_t len, uint64_t coming);
+  void ReleaseMessage();
+  void EvictForBudget() override;
+  size_t HandToWslay(const uint8_t* src, size_t avail, uint8_t* buf, size_t len);
   void FinishSource(FragmentSource* source);
   // Failing the connection: Fail queues a close through wslay and stops reading, as wslay's own checks do;
   // FailRaw writes the close frame itself, for when wslay can no longer send one.
@@ -191,6 +212,10 @@ class Session {
   const uint8_t* in_end_ = nullptr;
   std::vector<uint8_t> kept_input_;
   size_t kept_offset_ = 0;
+  // Where frames begin in what wslay got, and the start of a control frame that has not arrived whole: it waits
+  // here and goes to wslay with the socket's next bytes, in one piece.
+  FrameBoundary boundary_;
+  std::vector<uint8_t> carry_;
 
   // Output: bytes wslay handed us that the socket did not take yet; they go out before anything else.
   std::vector<uint8_t> backlog_;
@@ -221,13 +246,21 @@ class Session {
   std::vector<uint8_t> close_payload_;
   uint64_t close_payload_expected_ = 0;
 
-  // Receiving
+  // Receiving. wslay runs without buffering: data messages are assembled here (control frames stay wslay's).
   uint8_t current_opcode_ = 0;  // of the frame being received
   uint32_t fragments_ = 0;
   bool frame_fin_ = false;
   bool message_text_ = false;
   bool message_compressed_ = false;
-  std::vector<uint8_t> inflated_;
+  bool in_message_ = false;      // a data message has begun and not ended
+  uint32_t message_seq_ = 0;
+  uint64_t frame_length_ = 0;    // the data frame's declared payload length
+  uint64_t frame_left_ = 0;      // of which not received yet
+  uint64_t message_inflated_ = 0;      // inflated bytes of the compressed message so far
+  uint64_t frame_inflated_start_ = 0;  // message_inflated_ when the frame began (the per-frame limit)
+  MessageBuffer message_;        // the message so far, when buffering (plain or inflated bytes)
+  const uint8_t* whole_ = nullptr;  // a one-frame message that arrived in one chunk: delivered from wslay's buffer
+  size_t whole_len_ = 0;
   Utf8Validator inflated_utf8_;
   std::vector<HeldEvent> held_;  // a vector, not a deque: an empty deque still allocates ~600 bytes
   size_t held_head_ = 0;

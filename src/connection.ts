@@ -67,6 +67,9 @@ export interface WebSocketConnectionOptions {
   maxRecvSize?: number;
   /** How long to wait for the peer's close after ours, in ms; then the socket is closed (1006). Default 5000. */
   closeTimeout?: number;
+  /** Longest time, in ms, a received message may stay incomplete (a peer trickling fragments); then the
+   *  connection fails with 1008. Time while reading is paused (stopRead) does not count. Default: no limit. */
+  messageTimeout?: number;
   /** Most fragments in one message; more → close 1009. Default 131072. */
   maxFragments?: number;
   /** Automatic pongs that may wait unsent before reading pauses (ping floods from peers that do not read).
@@ -159,6 +162,7 @@ export class WebSocketConnection extends native.NativeConnection {
       buffering: options.buffering ?? true,
       maxRecvSize: checkNumber('maxRecvSize', options.maxRecvSize, 0, Number.MAX_SAFE_INTEGER) ?? 64 * 1024 * 1024,
       closeTimeout: checkNumber('closeTimeout', options.closeTimeout, 0, 2 ** 31 - 1) ?? 5000,
+      messageTimeout: checkNumber('messageTimeout', options.messageTimeout, 1, 2 ** 31 - 1) ?? 0,
       maxFragments: checkNumber('maxFragments', options.maxFragments, 1, 2 ** 32 - 1) ?? 1 << 17,
       maxPendingPongs: checkNumber('maxPendingPongs', options.maxPendingPongs, 1, 2 ** 32 - 1) ?? 1024,
       allowedRsv: checkNumber('allowedRsv', options.allowedRsv, 0, RSV1) ?? 0,

@@ -11,6 +11,8 @@ export type {
   OnMsgRecv,
   WebSocketConnectionOptions,
 } from './connection.js';
+export { getReceiveBudget, setReceiveBudget } from './receive-budget.js';
+export type { ReceiveBudget } from './receive-budget.js';
 export { FragmentedStatus, isValidCloseCode, Opcode, RSV1, RSV2, RSV3 } from './constants.js';
 export { acceptKey } from './handshake.js';
 export { answerUpgrade, handleUpgrade, WebSocketServer } from './server.js';

@@ -32,6 +32,7 @@ export interface NativeOptions {
   buffering: boolean;
   maxRecvSize: number;
   closeTimeout: number;
+  messageTimeout: number;
   maxFragments: number;
   maxPendingPongs: number;
   allowedRsv: number;
@@ -62,6 +63,12 @@ export interface NativeModule {
   closeFd(fd: number): boolean;
   /** Tests only: the next `count` callbacks on this thread find an argument missing, as when memory runs out. */
   _injectArgumentFailures(count: number): void;
+  /** The calling thread's budget for bytes held in incomplete received messages (native/thread_buffers.h). */
+  setReceiveBudget(bytes: number): void;
+  /** [limit, used] of the calling thread's receive budget. */
+  getReceiveBudget(): [number, number];
+  /** Test only: the n-th buffer growth of `kind` on this thread from now fails as if memory ran out. */
+  _testFailGrowth(kind: 'message' | 'other', n: number): void;
   /** Gives the addon worker_threads.markAsUntransferable for its message slabs. */
   setSlabGuard(markAsUntransferable: (value: object) => void): void;
 }

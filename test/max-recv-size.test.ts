@@ -4,8 +4,10 @@ import { describe, expect, it } from 'vitest';
 
 import { Opcode } from '../src/index.js';
 import type { ConnectionOptions } from './helpers/endpoint.js';
-import { wsFixture } from './helpers/server-fixture.js';
+import { closeCode, encodeFrame } from './helpers/frames.js';
+import { rawFixture, wsFixture } from './helpers/server-fixture.js';
 import { waitFor, within } from './helpers/wait.js';
+import { DEFAULT_DEFLATE, deflatedFrames } from './hostile/crafted.js';
 
 const LIMIT = 1000;
 
@@ -61,5 +63,64 @@ describe('maxRecvSize', () => {
     const { WebSocketConnection } = await import('../src/index.js');
     expect(() => new WebSocketConnection({ fd: 0, maxRecvSize: -1 })).toThrow(RangeError);
     expect(() => new WebSocketConnection({ fd: 0, maxRecvSize: 1.5 })).toThrow(RangeError);
+  });
+});
+
+// Without buffering the limit is on each frame, for plain and for compressed data alike (a compressed frame's
+// inflated bytes): the message as a whole may be larger, since the application receives it chunk by chunk.
+describe('maxRecvSize without buffering: per frame', () => {
+  const raw = rawFixture();
+
+  async function sendFrames(payloads: Buffer[], compressed: boolean) {
+    const chunks: Buffer[] = [];
+    const { ep, peer } = await raw.open({
+      buffering: false,
+      maxRecvSize: LIMIT,
+      perMessageDeflate: compressed ? DEFAULT_DEFLATE : undefined,
+      onFrameRecvChunk(data) {
+        chunks.push(Buffer.from(data));
+      },
+    });
+    payloads.forEach((payload, i) => {
+      peer.send(encodeFrame({
+        opcode: i === 0 ? Opcode.BINARY : Opcode.CONTINUATION,
+        rsv: compressed && i === 0 ? 4 : 0,
+        payload,
+        fin: i === payloads.length - 1,
+        mask: true,
+      }));
+    });
+    return { ep, peer, chunks };
+  }
+
+  const parts = [Buffer.alloc(LIMIT, 1), Buffer.alloc(LIMIT, 2), Buffer.alloc(LIMIT, 3)];
+
+  it('plain: three frames of maxRecvSize bytes each are delivered', async () => {
+    const { ep, chunks } = await sendFrames(parts, false);
+    await waitFor(() => Buffer.concat(chunks).length === 3 * LIMIT, 3000, 'every chunk');
+    expect(Buffer.concat(chunks).equals(Buffer.concat(parts))).toBe(true);
+    expect(ep.conn.readyState).toBe('open');
+  });
+
+  it('plain: a frame one byte over fails with 1009', async () => {
+    const { ep, peer } = await sendFrames([Buffer.alloc(LIMIT + 1)], false);
+    const frame = await peer.waitClose(3000);
+    expect(frame && closeCode(frame)).toBe(1009);
+    expect((await within(ep.closed, 3000, 'onClose')).code).toBe(1009);
+  });
+
+  it('compressed: three frames inflating to maxRecvSize bytes each are delivered', async () => {
+    const { ep, chunks } = await sendFrames(await deflatedFrames(parts), true);
+    await waitFor(() => Buffer.concat(chunks).length === 3 * LIMIT || ep.closes.length > 0, 3000, 'every chunk');
+    expect(ep.closes).toEqual([]);
+    expect(Buffer.concat(chunks).equals(Buffer.concat(parts))).toBe(true);
+    expect(ep.conn.readyState).toBe('open');
+  });
+
+  it('compressed: a frame inflating to one byte over fails with 1009', async () => {
+    const { ep, peer } = await sendFrames(await deflatedFrames([Buffer.alloc(LIMIT), Buffer.alloc(LIMIT + 1)]), true);
+    const frame = await peer.waitClose(3000);
+    expect(frame && closeCode(frame)).toBe(1009);
+    expect((await within(ep.closed, 3000, 'onClose')).code).toBe(1009);
   });
 });

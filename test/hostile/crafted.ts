@@ -42,3 +42,24 @@ export const DEFAULT_DEFLATE = {
   memLevel: 8,
   threshold: 1024,
 };
+
+/**
+ * One permessage-deflate message (RFC 7692) as the payloads of its frames: each part of `parts` is compressed and
+ * sync-flushed on its own, so frame i inflates to exactly parts[i]; the last payload drops the 00 00 ff ff trailer.
+ */
+export async function deflatedFrames(parts: Buffer[]): Promise<Buffer[]> {
+  const deflate = zlib.createDeflateRaw();
+  const out: Buffer[] = [];
+  for (const part of parts) {
+    const chunks: Buffer[] = [];
+    const collect = (c: Buffer) => chunks.push(c);
+    deflate.on('data', collect);
+    deflate.write(part);
+    await new Promise<void>((resolve) => deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
+    deflate.off('data', collect);
+    out.push(Buffer.concat(chunks));
+  }
+  deflate.close();
+  out[out.length - 1] = out[out.length - 1].subarray(0, -4);
+  return out;
+}
