@@ -2,6 +2,7 @@
 // native one, so hot calls (queueMsg) cost one JS frame, and `this` in callbacks is the connection itself.
 import * as buffer from 'node:buffer';
 import type * as net from 'node:net';
+import type * as stream from 'node:stream';
 
 import {
   type DataOpcode,
@@ -70,9 +71,10 @@ export interface WebSocketConnectionOptions {
   /** A connected, upgraded socket fd. The connection owns it from now on and closes it exactly once. Give `fd` or
    *  `socket`, not both. */
   fd?: number;
-  /** Or a net.Socket (from an http 'upgrade' event or net.connect): its descriptor is duplicated and the Node
-   *  socket destroyed once its pending writes are flushed. */
-  socket?: net.Socket;
+  /** Or a net.Socket (from an http 'upgrade' event, typed `stream.Duplex` there, or net.connect): its descriptor
+   *  is duplicated and the Node socket destroyed once its pending writes are flushed. Other streams are a
+   *  TypeError. */
+  socket?: net.Socket | stream.Duplex;
   /** With `socket`: how long its pending writes (the 101 response) may take to flush before the connection is
    *  given up (onClose 1006), in milliseconds. Default 10000. */
   handshakeTimeout?: number;

@@ -2,7 +2,6 @@
 // socket to a WebSocketConnection; WebSocketServer attaches that to an http.Server.
 import { EventEmitter } from 'node:events';
 import type * as http from 'node:http';
-import type * as net from 'node:net';
 import type * as stream from 'node:stream';
 
 import { WebSocketConnection } from './connection.js';
@@ -122,7 +121,7 @@ export function handleUpgrade(
   if (!agreed) return undefined;
   const connection = new WebSocketConnection({
     ...connectionOptions,
-    socket: socket as net.Socket,
+    socket,
     head,
     type: 'server',
     perMessageDeflate: agreed.deflate,
