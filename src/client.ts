@@ -81,7 +81,7 @@ function parseTarget(url: string | URL, base?: URL): Target {
   if (u.hash) throw badUrl('a WebSocket URL has no fragment');
   let credentials: string | undefined;
   try {
-    credentials = u.username || u.password ? `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}` : undefined;
+    if (u.username || u.password) credentials = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
   } catch (err) {
     throw badUrl('invalid percent-encoding in the URL credentials', err);
   }
@@ -256,7 +256,11 @@ function attemptHandshake(a: Attempt): Promise<WebSocketConnection | ParsedServe
           resolve(response);
           return;
         }
-        const accepted = validateServerResponse(response, { key, protocols: a.protocols, perMessageDeflate: a.deflateOptions });
+        const accepted = validateServerResponse(response, {
+          key,
+          protocols: a.protocols,
+          perMessageDeflate: a.deflateOptions,
+        });
         socket.off('data', onData);
         socket.pause();
         socket.removeAllListeners('close');

@@ -61,7 +61,10 @@ const HANDSHAKE_NAMES = namesOf<UpgradeHandshakeOptions>({
   perMessageDeflate: true,
 });
 const HANDLE_UPGRADE_NAMES = [...HANDSHAKE_NAMES, ...PASSED_CONNECTION_NAMES];
-const SERVER_NAMES = [...namesOf<Pick<WebSocketServerOptions, 'server' | 'path'>>({ server: true, path: true }), ...HANDLE_UPGRADE_NAMES];
+const SERVER_NAMES = [
+  ...namesOf<Pick<WebSocketServerOptions, 'server' | 'path'>>({ server: true, path: true }),
+  ...HANDLE_UPGRADE_NAMES,
+];
 const CLIENT_NAMES = [
   ...namesOf<Omit<ConnectOptions, keyof PassedConnectionOptions>>({
     protocols: true,

@@ -6,7 +6,12 @@ import type * as stream from 'node:stream';
 
 import { WebSocketConnection } from './connection.js';
 import { buildUpgradeResponse, type ExtraHeaders, formatHttpResponse, validateUpgradeRequest } from './handshake.js';
-import { checkHandleUpgradeOptions, checkHandshakeOptions, checkServerOptions, type PassedConnectionOptions } from './options.js';
+import {
+  checkHandleUpgradeOptions,
+  checkHandshakeOptions,
+  checkServerOptions,
+  type PassedConnectionOptions,
+} from './options.js';
 import {
   type NegotiatedDeflate,
   negotiateServer,
@@ -52,7 +57,8 @@ function refuseBadOptions<T>(socket: stream.Duplex, check: () => T): T {
 /**
  * The handshake part of handleUpgrade (and of upgradeForHandoff): validates the request, answering a bad one with
  * 400 (426 for another protocol version) and destroying the socket (→ undefined); otherwise picks the subprotocol,
- * negotiates permessage-deflate and writes the complete 101 response.
+ * negotiates permessage-deflate and writes the complete 101 response. A bad or unknown option (or a failing
+ * `handleProtocols`) throws before anything is written, and the socket is destroyed.
  */
 export function answerUpgrade(
   req: http.IncomingMessage,
@@ -88,13 +94,13 @@ function negotiate(
       chosen = request.protocols.find((p) => supported.includes(p));
     }
     const accepted = deflateOptions ? negotiateServer(request.extensions, deflateOptions) : null;
-    const head = buildUpgradeResponse({
+    const text = buildUpgradeResponse({
       key: request.key,
       protocol: chosen,
       extensions: accepted ? [accepted.response] : undefined,
       headers: options.headers,
     });
-    return { protocol: chosen, deflate: accepted?.negotiated, response: head };
+    return { protocol: chosen, deflate: accepted?.negotiated, response: text };
   });
   socket.write(response);
   return { protocol, deflate };
@@ -104,6 +110,7 @@ function negotiate(
  * Completes a WebSocket upgrade on an http server's 'upgrade' event: validates the request (bad ones get 400, or 426
  * for another protocol version, and the socket is destroyed), negotiates the subprotocol and permessage-deflate,
  * writes the complete 101 response, and returns the connection, or undefined when the request was rejected.
+ * A bad or unknown option throws (TypeError/RangeError) before anything is written, and the socket is destroyed.
  */
 export function handleUpgrade(
   req: http.IncomingMessage,
@@ -216,6 +223,10 @@ function refuse(socket: stream.Duplex, response: string): void {
 
 function notFound(socket: stream.Duplex): void {
   const body = 'No WebSocket endpoint at this path';
-  const headers = { Connection: 'close', 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) };
+  const headers = {
+    Connection: 'close',
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+  };
   refuse(socket, formatHttpResponse(400, headers, body));
 }

@@ -170,7 +170,8 @@ describe('connect: redirects', () => {
   it('resolves a relative Location against the URL that answered', async () => {
     const { port, seen } = await startServer((req) => {
       if (req.url === '/one') return redirect(302, 'two?x=1');
-      if (req.url === '/two?x=1') return redirect(303, `http://127.0.0.1:${(req.socket.address() as net.AddressInfo).port}/three`);
+      const here = (req.socket.address() as net.AddressInfo).port;
+      if (req.url === '/two?x=1') return redirect(303, `http://127.0.0.1:${here}/three`);
       return undefined;
     });
     await open(`ws://127.0.0.1:${port}/one`, { followRedirects: true });

@@ -25,5 +25,6 @@ export function missingPeersLine(peers: readonly Peer[]): string | undefined {
   const missing = peers.filter((p) => !p.present);
   if (missing.length === 0) return undefined;
   const packages = [...new Set(missing.map((p) => p.package))].join(' ');
-  return `skipped: the tests that need ${missing.map((p) => p.what).join(', ')}; to run them: sudo apt-get install ${packages}`;
+  const what = missing.map((p) => p.what).join(', ');
+  return `skipped: the tests that need ${what}; to run them: sudo apt-get install ${packages}`;
 }
