@@ -63,6 +63,14 @@ function badUrl(message: string, cause?: unknown): HandshakeError {
   return new HandshakeError('BAD_URL', message, { cause });
 }
 
+function decoded(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch (err) {
+    throw badUrl(`invalid percent-encoding in ${JSON.stringify(part)}`, err);
+  }
+}
+
 // ws://host[:port]/path?query (http: is the same), or ws+unix:/path/to/socket[:/request/path] (the `ws` package's
 // form). `base` resolves a redirect's relative Location.
 function parseTarget(url: string | URL, base?: URL): Target {
@@ -79,14 +87,9 @@ function parseTarget(url: string | URL, base?: URL): Target {
     );
   }
   if (u.hash) throw badUrl('a WebSocket URL has no fragment');
-  let credentials: string | undefined;
-  try {
-    if (u.username || u.password) credentials = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
-  } catch (err) {
-    throw badUrl('invalid percent-encoding in the URL credentials', err);
-  }
+  const credentials = u.username || u.password ? `${decoded(u.username)}:${decoded(u.password)}` : undefined;
   if (u.protocol === 'ws+unix:') {
-    const full = decodeURIComponent(u.pathname);
+    const full = decoded(u.pathname);
     const colon = full.indexOf(':');
     const socketPath = colon === -1 ? full : full.slice(0, colon);
     const path = (colon === -1 ? '/' : full.slice(colon + 1) || '/') + u.search;

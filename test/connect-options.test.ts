@@ -96,6 +96,7 @@ describe('connect: bad input is a rejection', () => {
     expect(() => (p = connect('not a url'))).not.toThrow();
     expect(await rejection(p!)).toMatchObject({ name: 'HandshakeError', code: 'BAD_URL' });
     expect(await rejection(connect('ftp://127.0.0.1/'))).toMatchObject({ code: 'BAD_URL' });
+    expect(await rejection(connect('ws://a%zz:b@127.0.0.1/'))).toMatchObject({ code: 'BAD_URL' });
     expect(() => (p = connect('wss://127.0.0.1/'))).not.toThrow();
     expect(await rejection(p!)).toMatchObject({ code: 'WSS_UNSUPPORTED' });
   });
