@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Ends the run with one line when tests were skipped for want of a peer (and how to install it).
+    globalSetup: ['test/peers/summary.ts'],
     // Each file in its own process: native handles, fds and worker threads never leak between files.
     pool: 'forks',
     testTimeout: 30_000,

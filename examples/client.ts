@@ -1,10 +1,10 @@
 // A client: connects to an echo server, sends a text and a binary message, prints the echoes, closes.
 //
-//   node dist/examples/client.js [ws://127.0.0.1:9001/]
+//   node dist/examples/client.js [ws://127.0.0.1:9001/]      (or PORT=N: ws://127.0.0.1:N/, as the servers take it)
 import { connect, Opcode } from 'wslay';
 
 async function main(): Promise<void> {
-  const url = process.argv[2] ?? 'ws://127.0.0.1:9001/';
+  const url = process.argv[2] ?? `ws://127.0.0.1:${process.env.PORT ?? 9001}/`;
   const conn = await connect(url, { perMessageDeflate: true });
   console.log(`connected to ${url} (extensions: ${conn.extensions || 'none'})`);
   let echoes = 0;

@@ -1,9 +1,20 @@
 // WebSocketConnection: the typed surface over the native connection (native/connection.h). The class extends the
 // native one, so hot calls (queueMsg) cost one JS frame, and `this` in callbacks is the connection itself.
 import type * as net from 'node:net';
+import type * as stream from 'node:stream';
 
-import { closeReasonBytes, FragmentedStatus, Opcode, RSV1 } from './constants.js';
+import {
+  closeReasonBytes,
+  type DataOpcode,
+  type FragmentedStatus,
+  type FrameOpcode,
+  type MessageOpcode,
+  Opcode,
+  RSV1,
+  type RsvBits,
+} from './constants.js';
 import { CallbackSlot, native, type NativeHandle } from './native.js';
+import { checkCallback, checkConnectionOptions } from './options.js';
 import { deflateParamsFor, type NegotiatedDeflate } from './permessage-deflate.js';
 import { checkSocket, takeOverSocket } from './socket-handover.js';
 
@@ -27,14 +38,20 @@ export interface CloseInfo {
   timedOut?: boolean;
 }
 
-export type OnMsgRecv = (this: WebSocketConnection, rsv: number, opcode: number, msg: Buffer, statusCode: number) => void;
+export type OnMsgRecv = (
+  this: WebSocketConnection,
+  rsv: RsvBits,
+  opcode: MessageOpcode,
+  msg: Buffer,
+  statusCode: number,
+) => void;
 export type OnClose = (this: WebSocketConnection, code: number, info: CloseInfo) => void;
 export type Genmask = (this: WebSocketConnection, len: number) => Uint8Array;
 export type OnFrameRecvStart = (
   this: WebSocketConnection,
   fin: boolean,
-  rsv: number,
-  opcode: number,
+  rsv: RsvBits,
+  opcode: FrameOpcode,
   payloadLength: number,
 ) => void;
 export type OnFrameRecvChunk = (this: WebSocketConnection, data: Buffer) => void;
@@ -49,47 +66,57 @@ export type FragmentSource = (
 ) => MessageData | null | undefined | [MessageData | null | undefined, FragmentedStatus?];
 
 export interface WebSocketConnectionOptions {
-  /** A connected, upgraded socket fd. The connection owns it from now on and closes it exactly once. */
+  /** A connected, upgraded socket fd. The connection owns it from now on and closes it exactly once. Give `fd` or
+   *  `socket`, not both. */
   fd?: number;
-  /** Or a net.Socket (from an http 'upgrade' event or net.connect): its descriptor is duplicated and the Node
-   *  socket destroyed once its pending writes are flushed. */
-  socket?: net.Socket;
+  /** Or a net.Socket (from an http 'upgrade' event, typed `stream.Duplex` there, or net.connect): its descriptor
+   *  is duplicated and the Node socket destroyed once its pending writes are flushed. Other streams are a
+   *  TypeError. */
+  socket?: net.Socket | stream.Duplex;
   /** With `socket`: how long its pending writes (the 101 response) may take to flush before the connection is
-   *  given up (onClose 1006). Default 10000 ms. */
+   *  given up (onClose 1006), in milliseconds. Default 10000. */
   handshakeTimeout?: number;
-  /** Bytes already read past the handshake (the 'upgrade' event's `head`); fed to wslay first. */
+  /** Bytes already read past the handshake (the 'upgrade' event's `head`); fed to wslay first. Default: none. */
   head?: Uint8Array;
-  /** Default 'server'. Clients mask what they send; servers require masked frames. */
+  /** Which end this is. Default 'server'. Clients mask what they send; servers require masked frames. */
   type?: 'server' | 'client';
-  /** Default true. With false, `onMsgRecv` gets an empty message and data arrives through the frame callbacks. */
+  /** Assemble whole messages for `onMsgRecv`. Default true. With false, `onMsgRecv` gets an empty message and
+   *  data arrives through the frame callbacks. */
   buffering?: boolean;
   /** Largest message (frame, without buffering) accepted, in bytes; larger → close 1009. Default 64 MiB. */
   maxRecvSize?: number;
-  /** How long to wait for the peer's close after ours, in ms; then the socket is closed (1006). Default 5000. */
+  /** How long to wait for the peer's close after ours, in milliseconds; then the socket is closed (1006).
+   *  Default 5000. */
   closeTimeout?: number;
   /** Longest time, in ms, a received message may stay incomplete (a peer trickling fragments); then the
    *  connection fails with 1008. Time while reading is paused (stopRead) does not count. Default: no limit. */
   messageTimeout?: number;
-  /** Most fragments in one message; more → close 1009. Default 131072. */
+  /** Most fragments (frames) in one message; more → close 1009. Default 131072. */
   maxFragments?: number;
-  /** Automatic pongs that may wait unsent before reading pauses (ping floods from peers that do not read).
-   *  Default 1024. */
+  /** Automatic pongs (a count) that may wait unsent before reading pauses (ping floods from peers that do not
+   *  read). Default 1024. */
   maxPendingPongs?: number;
   /** RSV bits the peer may set, for an extension negotiated by hand (e.g. `RSV1` for permessage-deflate done in
    *  JS). Default 0: any RSV bit is a protocol error (1002). */
-  allowedRsv?: number;
+  allowedRsv?: RsvBits;
   /** Refuse new messages while more than this many bytes are queued unsent (a reader slower than we write):
    *  `queueMsg` then returns false and queues nothing. Default: no limit. */
   maxBackpressure?: number;
   /** permessage-deflate as negotiated in the handshake (handleUpgrade and connect fill it in): messages of at
-   *  least `threshold` bytes are compressed, received ones inflated, both in C++ on this thread. */
+   *  least `threshold` bytes are compressed, received ones inflated, both in C++ on this thread. Default: none. */
   perMessageDeflate?: NegotiatedDeflate;
+  /** Called with each complete message `(rsv, opcode, msg, statusCode)`, `this` being the connection (pings and
+   *  pongs too, after the automatic pong; not close frames). Default: none. */
   onMsgRecv?: OnMsgRecv;
+  /** Called once, after the fd is closed: `(code, info)`. Default: none. */
   onClose?: OnClose;
   /** Client only: masking keys. Must return exactly `len` bytes. Default: the OS's CSPRNG. */
   genmask?: Genmask;
+  /** With `buffering: false`: a data frame starts `(fin, rsv, opcode, payloadLength in bytes)`. Default: none. */
   onFrameRecvStart?: OnFrameRecvStart;
+  /** With `buffering: false`: a chunk of the current frame's payload. Default: none. */
   onFrameRecvChunk?: OnFrameRecvChunk;
+  /** With `buffering: false`: the current frame ended. Default: none. */
   onFrameRecvEnd?: OnFrameRecvEnd;
 }
 
@@ -112,18 +139,6 @@ export function watchClose(connection: WebSocketConnection, watcher: () => void)
   closeWatchers.set(connection, watcher);
 }
 
-function checkNumber(name: string, value: unknown, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer from ${min} to ${max}`);
-  }
-  return value;
-}
-
-function checkCallback(name: string, fn: unknown): void {
-  if (fn !== undefined && fn !== null && typeof fn !== 'function') throw new TypeError(`${name} must be a function`);
-}
-
 /**
  * A WebSocket connection on an already upgraded socket, run by wslay on the loop of the thread that creates it.
  * It stays alive while open even when nothing references it; `onClose` fires exactly once, after the fd is closed.
@@ -144,29 +159,24 @@ export class WebSocketConnection extends native.NativeConnection {
   extensions = '';
 
   constructor(options: WebSocketConnectionOptions) {
-    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    checkConnectionOptions(options);
     const { fd, socket, head } = options;
     if ((fd === undefined) === (socket === undefined)) throw new TypeError('pass exactly one of fd and socket');
     if (fd !== undefined && (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0)) {
       throw new TypeError('fd must be a non-negative integer');
     }
     if (socket !== undefined) checkSocket(socket);
-    if (head !== undefined && !(head instanceof Uint8Array)) throw new TypeError('head must be a Buffer or Uint8Array');
     const type = options.type ?? 'server';
-    if (type !== 'server' && type !== 'client') throw new TypeError("type must be 'server' or 'client'");
-    for (const name of ['onMsgRecv', 'onClose', 'genmask', 'onFrameRecvStart', 'onFrameRecvChunk', 'onFrameRecvEnd']) {
-      checkCallback(name, (options as Record<string, unknown>)[name]);
-    }
     super({
       server: type === 'server',
       buffering: options.buffering ?? true,
-      maxRecvSize: checkNumber('maxRecvSize', options.maxRecvSize, 0, Number.MAX_SAFE_INTEGER) ?? 64 * 1024 * 1024,
-      closeTimeout: checkNumber('closeTimeout', options.closeTimeout, 0, 2 ** 31 - 1) ?? 5000,
-      messageTimeout: checkNumber('messageTimeout', options.messageTimeout, 1, 2 ** 31 - 1) ?? 0,
-      maxFragments: checkNumber('maxFragments', options.maxFragments, 1, 2 ** 32 - 1) ?? 1 << 17,
-      maxPendingPongs: checkNumber('maxPendingPongs', options.maxPendingPongs, 1, 2 ** 32 - 1) ?? 1024,
-      allowedRsv: checkNumber('allowedRsv', options.allowedRsv, 0, RSV1) ?? 0,
-      maxBackpressure: checkNumber('maxBackpressure', options.maxBackpressure, 1, Number.MAX_SAFE_INTEGER) ?? 0,
+      maxRecvSize: options.maxRecvSize ?? 64 * 1024 * 1024,
+      closeTimeout: options.closeTimeout ?? 5000,
+      messageTimeout: options.messageTimeout ?? 0,
+      maxFragments: options.maxFragments ?? 1 << 17,
+      maxPendingPongs: options.maxPendingPongs ?? 1024,
+      allowedRsv: options.allowedRsv ?? 0,
+      maxBackpressure: options.maxBackpressure ?? 0,
       deflate: options.perMessageDeflate
         ? { ...deflateParamsFor(type, options.perMessageDeflate), threshold: options.perMessageDeflate.threshold }
         : undefined,
@@ -197,7 +207,7 @@ export class WebSocketConnection extends native.NativeConnection {
               this._abort(false, errnoOf(err));
             },
           },
-          checkNumber('handshakeTimeout', options.handshakeTimeout, 1, 2 ** 31 - 1) ?? 10_000,
+          options.handshakeTimeout ?? 10_000,
         );
       }
     } catch (err) {
@@ -220,7 +230,13 @@ export class WebSocketConnection extends native.NativeConnection {
   // native/addon_data.h), so a Buffer view is made here instead of an ArrayBuffer per message in C++.
   // `meta` packs rsv (bits 0-2), the opcode (bits 3-6) and the status code (bits 7-22).
   static #deliverMessage(this: WebSocketConnection, slab: ArrayBuffer, offset: number, length: number, meta: number): void {
-    this.#onMsgRecv?.call(this, meta & 7, (meta >>> 3) & 15, Buffer.from(slab, offset, length), meta >>> 7);
+    this.#onMsgRecv?.call(
+      this,
+      (meta & 7) as RsvBits,
+      ((meta >>> 3) & 15) as MessageOpcode,
+      Buffer.from(slab, offset, length),
+      meta >>> 7,
+    );
   }
   /** Called once, after the fd is closed: `(code, info)`. */
   get onClose(): OnClose | undefined {
@@ -278,21 +294,21 @@ export class WebSocketConnection extends native.NativeConnection {
 
   /** Queues a message (copied now, sent when the socket is writable). Opcodes: TEXT, BINARY, PING, PONG.
    *  Returns false, queueing nothing, when `maxBackpressure` bytes are already waiting. */
-  queueMsg(msg: MessageData, opcode: number = Opcode.TEXT): boolean {
+  queueMsg(msg: MessageData, opcode: MessageOpcode = Opcode.TEXT): boolean {
     return queueMsgByHandle(this.#handle, msg, opcode, 0);
   }
 
   /** Like queueMsg with RSV bits set (default RSV1), for an extension implemented by the caller. */
-  queueMsgEx(msg: MessageData, opcode: number = Opcode.TEXT, rsv: number = RSV1): boolean {
+  queueMsgEx(msg: MessageData, opcode: MessageOpcode = Opcode.TEXT, rsv: RsvBits = RSV1): boolean {
     return queueMsgByHandle(this.#handle, msg, opcode, rsv);
   }
 
   /** Queues a message whose data `source(len)` produces chunk by chunk; each chunk becomes one frame. */
-  queueFragmented(source: FragmentSource, opcode: number = Opcode.BINARY): void {
+  queueFragmented(source: FragmentSource, opcode: DataOpcode = Opcode.BINARY): void {
     this._queueFragmented(source as (len: number) => unknown, opcode, 0);
   }
 
-  queueFragmentedEx(source: FragmentSource, opcode: number = Opcode.BINARY, rsv: number = RSV1): void {
+  queueFragmentedEx(source: FragmentSource, opcode: DataOpcode = Opcode.BINARY, rsv: RsvBits = RSV1): void {
     this._queueFragmented(source as (len: number) => unknown, opcode, rsv);
   }
 

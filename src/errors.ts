@@ -24,7 +24,13 @@ export type HandshakeErrorCode =
   /** The TCP (or unix socket) connection could not be established. */
   | 'CONNECTION_REFUSED'
   /** The peer closed the connection before the handshake completed. */
-  | 'CONNECTION_CLOSED';
+  | 'CONNECTION_CLOSED'
+  /** The URL (or a redirect's `Location`) is malformed, or its scheme is not ws:, ws+unix:, http: or https:/wss:. */
+  | 'BAD_URL'
+  /** The URL, or a redirect, asks for TLS (wss: or https:), which this client does not speak yet. */
+  | 'WSS_UNSUPPORTED'
+  /** With `followRedirects`: more than `maxRedirects` redirects. */
+  | 'TOO_MANY_REDIRECTS';
 
 /** Extra data a `HandshakeError` may carry. */
 export interface HandshakeErrorDetails {

@@ -12,12 +12,13 @@
 // duplicate: A is released only after the receiver can no longer touch it.
 import type * as http from 'node:http';
 import type * as net from 'node:net';
+import type * as stream from 'node:stream';
 
 import { duplicateFd, WebSocketConnection, type WebSocketConnectionOptions } from './connection.js';
 import { native } from './native.js';
 import type { NegotiatedDeflate } from './permessage-deflate.js';
 import { answerUpgrade, type UpgradeHandshakeOptions } from './server.js';
-import { takeOverSocket } from './socket-handover.js';
+import { checkSocket, takeOverSocket } from './socket-handover.js';
 
 /** Tags a SocketHandoffMessage, so a receiver can tell it from its other messages. */
 export const HANDOFF_KIND = 'wslay:socket-handoff';
@@ -184,10 +185,11 @@ export type UpgradeHandoffOptions = UpgradeHandshakeOptions;
  */
 export async function upgradeForHandoff(
   req: http.IncomingMessage,
-  socket: net.Socket,
+  socket: stream.Duplex,
   head: Uint8Array,
   options: UpgradeHandoffOptions = {},
 ): Promise<SocketHandoff | undefined> {
+  checkSocket(socket); // a stream.Duplex as @types/node types the 'upgrade' socket, but it must be a net.Socket
   // Read before the socket is destroyed by the detach.
   const info: HandoffRequestInfo = {
     url: req.url ?? '/',

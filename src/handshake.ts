@@ -268,6 +268,16 @@ export function buildClientRequest(options: ClientRequestOptions): string {
   return `${out}${formatExtraHeaders(options.headers, REQUEST_RESERVED)}\r\n`;
 }
 
+/**
+ * Checks extra headers the way `buildUpgradeResponse` (side 'response') or `buildClientRequest` (side 'request')
+ * will use them, so options can be refused before anything is written.
+ *
+ * @throws TypeError on an invalid name or value, or a header the handshake sets itself.
+ */
+export function checkExtraHeaders(headers: ExtraHeaders | undefined, side: 'request' | 'response'): void {
+  formatExtraHeaders(headers, side === 'request' ? REQUEST_RESERVED : RESPONSE_RESERVED);
+}
+
 /** A parsed HTTP response head. */
 export interface ParsedServerResponse {
   /** e.g. "1.1" */

@@ -16,44 +16,48 @@ import type { ExtensionElement, ExtensionParam } from './extensions.js';
 export const PERMESSAGE_DEFLATE = 'permessage-deflate';
 
 /**
- * User options for permessage-deflate. Names follow RFC 7692 (server_* = what the server compresses with).
- *
- * On a server:
- * - `serverNoContextTakeover`: `true` → always reset our compressor per message (announced in the response);
- *   `false` → decline offers that demand it; unset → honour the client's request.
- * - `clientNoContextTakeover`: `true` → ask the client to reset per message; `false` → never ask; unset → confirm
- *   it when the client offered it (so our decompressor can free its state between messages).
- * - `serverMaxWindowBits` (8..15): the largest window we compress with; the client's request can only lower it.
- * - `clientMaxWindowBits` (8..15): ask the client to compress with at most this window. Only possible when the
- *   client offered `client_max_window_bits`; otherwise the offer is still accepted and we inflate with 15 bits.
- *
- * On a client:
- * - `serverNoContextTakeover: true` → request it; a response without it fails the handshake.
- * - `clientNoContextTakeover: true` → offer it (a promise that we reset our compressor per message).
- * - `serverMaxWindowBits` → request it; the response must confirm a value ≤ it.
- * - `clientMaxWindowBits` → offer `client_max_window_bits=N`; unset → offer it without a value (any window is fine).
- *
- * Both: `level` (-1..9, default -1 = zlib's default, 6), `memLevel` (1..9, default 8), `threshold` (bytes,
- * default 1024: smaller messages are sent uncompressed).
+ * User options for permessage-deflate. Names follow RFC 7692 (server_* = what the server compresses with); each
+ * field says what it means on a server and on a client.
  */
 export interface PerMessageDeflateOptions {
+  /** Server: true → reset our compressor after every message (announced); false → decline offers that demand
+   *  it; unset → do what the client asks. Client: true → ask the server to reset per message (a response
+   *  without it fails the handshake). Default unset. */
   serverNoContextTakeover?: boolean;
+  /** Server: true → ask the client to reset per message; false → never ask; unset → confirm it when the client
+   *  offers it. Client: true → promise to reset our compressor per message. Default unset. */
   clientNoContextTakeover?: boolean;
+  /** The server's compression window, in bits of window size (8..15: 256 B..32 KiB). Server: the largest it
+   *  compresses with (the client can only lower it). Client: ask for at most this; the response must confirm it.
+   *  Default 15. */
   serverMaxWindowBits?: number;
+  /** The client's compression window, in bits (8..15). Server: ask the client for at most this (only when the
+   *  client offered `client_max_window_bits`). Client: offer it; unset → offer the parameter without a value.
+   *  Default 15. */
   clientMaxWindowBits?: number;
+  /** zlib compression level, -1..9 (-1 = zlib's default, 6; 0 = stored only). Default -1. */
   level?: number;
+  /** zlib memLevel, 1..9: memory for the compressor's state against speed and ratio. Default 8. */
   memLevel?: number;
+  /** Messages shorter than this many bytes are sent uncompressed. Default 1024. */
   threshold?: number;
 }
 
 /** The agreed configuration. `server*` fields describe what the server compresses, `client*` the client. */
 export interface NegotiatedDeflate {
+  /** The server resets its compressor after every message. */
   serverNoContextTakeover: boolean;
+  /** The client resets its compressor after every message. */
   clientNoContextTakeover: boolean;
+  /** The server's compression window, in bits (8..15). */
   serverMaxWindowBits: number;
+  /** The client's compression window, in bits (8..15). */
   clientMaxWindowBits: number;
+  /** zlib level we compress with (-1..9). */
   level: number;
+  /** zlib memLevel we compress with (1..9). */
   memLevel: number;
+  /** Smallest message compressed, in bytes. */
   threshold: number;
 }
 

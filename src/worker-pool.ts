@@ -5,9 +5,9 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import type * as http from 'node:http';
-import type * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type * as stream from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
@@ -182,7 +182,7 @@ export class WorkerPool extends EventEmitter {
    */
   async handleUpgrade(
     req: http.IncomingMessage,
-    socket: net.Socket,
+    socket: stream.Duplex,
     head: Uint8Array,
     options: UpgradeHandoffOptions = {},
   ): Promise<boolean> {

@@ -8,10 +8,10 @@ import { connect, Opcode, type CloseInfo, type WebSocketConnection } from '../sr
 import { waitFor, within } from './helpers/wait.js';
 import { requirePeer, skipWithout } from './peers/availability.js';
 import { echoServerForSuite, startEchoServer } from './peers/echo-server.js';
-import { runPython, websocketsVersion, type PeerEvent, type PythonPeer } from './peers/python.js';
+import { pythonPeer, runPython, type PeerEvent, type PythonPeer } from './peers/python.js';
 
-const version = websocketsVersion();
-const peer = { what: 'python3-websockets', present: version !== undefined, install: 'apt-get install python3-websockets' };
+const peer = pythonPeer();
+const version = peer.version;
 const MIB = 1024 * 1024;
 const TEXT = 'héllo wörld — ✓ 𝄞 日本語';
 

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
-export const chromiumPeer = { what: CHROMIUM, present: existsSync(CHROMIUM), install: 'apt-get install chromium' };
+export const chromiumPeer = { what: CHROMIUM, present: existsSync(CHROMIUM), package: 'chromium' };
 
 export interface Chromium {
   context: BrowserContext;

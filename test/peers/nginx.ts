@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { delay } from '../helpers/wait.js';
 
 export const NGINX = '/usr/sbin/nginx';
-export const nginxPeer = { what: NGINX, present: existsSync(NGINX), install: 'apt-get install nginx' };
+export const nginxPeer = { what: NGINX, present: existsSync(NGINX), package: 'nginx' };
 export const nginxTemplate = path.resolve(__dirname, '..', '..', 'examples', 'nginx.conf');
 
 const TEMPLATE_LISTEN = 'listen 127.0.0.1:5000;';

@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 
 import { within } from '../helpers/wait.js';
+import type { Peer } from './availability.js';
 
 export const PYTHON = '/usr/bin/python3';
 
@@ -16,6 +17,12 @@ export interface PeerEvent {
 export function websocketsVersion(): string | undefined {
   const r = spawnSync(PYTHON, ['-c', 'import websockets; print(websockets.__version__)'], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/** python3-websockets as a peer; `version` is undefined when it is missing. */
+export function pythonPeer(): Peer & { version: string | undefined } {
+  const version = websocketsVersion();
+  return { what: 'python3-websockets', present: version !== undefined, package: 'python3-websockets', version };
 }
 
 export interface PythonPeer {
