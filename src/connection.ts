@@ -128,6 +128,13 @@ const closeWatchers = new WeakMap<WebSocketConnection, () => void>();
 /** @internal With `fd`: the connection duplicates it as it attaches and leaves the given one to its owner. */
 export const duplicateFd = Symbol('wslay.duplicateFd');
 
+/** @internal The error of a socket takeover that failed before the constructor returned (EMFILE): WebSocketServer
+ *  counts such an upgrade as failed instead of emitting the connection. Its onClose(1006) still follows. */
+const takeoverFailures = new WeakMap<WebSocketConnection, Error>();
+export function takeoverFailure(connection: WebSocketConnection): Error | undefined {
+  return takeoverFailures.get(connection);
+}
+
 /** A takeover's error as onClose's errno (Node's socket errors carry it negative). */
 function errnoOf(err: unknown): number | undefined {
   const errno = (err as { errno?: unknown } | null)?.errno;
@@ -194,6 +201,7 @@ export class WebSocketConnection extends native.NativeConnection {
         this._attach(fd, head, (options as { [duplicateFd]?: boolean })[duplicateFd] === true);
       } else {
         // A takeover that fails, now or after waiting, ends in onClose(1006), with the errno when there is one.
+        let constructing = true;
         this.#cancelTakeover = takeOverSocket(
           socket!,
           head,
@@ -204,11 +212,13 @@ export class WebSocketConnection extends native.NativeConnection {
             },
             abort: (err) => {
               this.#cancelTakeover = undefined;
+              if (constructing) takeoverFailures.set(this, err);
               this._abort(false, errnoOf(err));
             },
           },
           options.handshakeTimeout ?? 10_000,
         );
+        constructing = false;
       }
     } catch (err) {
       this._abort(true);

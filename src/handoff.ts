@@ -189,15 +189,16 @@ export async function upgradeForHandoff(
   head: Uint8Array,
   options: UpgradeHandoffOptions = {},
 ): Promise<SocketHandoff | undefined> {
-  checkSocket(socket); // a stream.Duplex as @types/node types the 'upgrade' socket, but it must be a net.Socket
+  // answerUpgrade refuses (and destroys) a socket that cannot be handed over before it writes anything.
+  const agreed = answerUpgrade(req, socket, options);
+  if (!agreed) return undefined;
+  const tcp = socket as net.Socket;
   // Read before the socket is destroyed by the detach.
   const info: HandoffRequestInfo = {
     url: req.url ?? '/',
     headers: { ...req.headers },
-    remoteAddress: socket.remoteAddress ?? '',
-    remotePort: socket.remotePort ?? 0,
+    remoteAddress: tcp.remoteAddress ?? '',
+    remotePort: tcp.remotePort ?? 0,
   };
-  const agreed = answerUpgrade(req, socket, options);
-  if (!agreed) return undefined;
-  return detachSocket(socket, head, { protocol: agreed.protocol, perMessageDeflate: agreed.deflate, request: info });
+  return detachSocket(tcp, head, { protocol: agreed.protocol, perMessageDeflate: agreed.deflate, request: info });
 }

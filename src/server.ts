@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import type * as http from 'node:http';
 import type * as stream from 'node:stream';
 
-import { WebSocketConnection } from './connection.js';
+import { takeoverFailure, WebSocketConnection } from './connection.js';
 import { buildUpgradeResponse, type ExtraHeaders, formatHttpResponse, validateUpgradeRequest } from './handshake.js';
 import {
   checkHandleUpgradeOptions,
@@ -188,16 +188,25 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
         if (this.#server.listenerCount('upgrade') === 1) notFound(socket);
         return;
       }
+      const fail = (err: unknown): void => {
+        socket.destroy();
+        this.failedConnections++;
+        if (this.listenerCount('error') > 0) this.emit('error', err, req);
+      };
       let connection: WebSocketConnection | undefined;
       try {
         connection = handleUpgrade(req, socket, head, upgradeOptions);
       } catch (err) {
-        socket.destroy();
-        this.failedConnections++;
-        if (this.listenerCount('error') > 0) this.emit('error', err, req);
+        fail(err);
         return;
       }
       if (!connection) return;
+      // A takeover that failed at once (no descriptor left for the copy) never opened: its onClose(1006) follows.
+      const failure = takeoverFailure(connection);
+      if (failure) {
+        fail(failure);
+        return;
+      }
       this.#prune();
       this.#connections.add(connection);
       this.emit('connection', connection, req);
