@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "addon_data.h"
@@ -16,9 +17,15 @@ uint32_t GetUint32(Napi::Object options, const char* name, uint32_t fallback) {
   return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : fallback;
 }
 
+// A non-negative number as uint64, saturating: Infinity and anything from 2^64 up become UINT64_MAX (a cast would
+// be undefined behaviour), fractions round up (a threshold of 1.5 bytes means 2), NaN and negatives give 0.
 uint64_t GetUint64(Napi::Object options, const char* name, uint64_t fallback) {
   Napi::Value v = options.Get(name);
-  return v.IsNumber() ? static_cast<uint64_t>(v.As<Napi::Number>().DoubleValue()) : fallback;
+  if (!v.IsNumber()) return fallback;
+  double d = std::ceil(v.As<Napi::Number>().DoubleValue());
+  if (!(d > 0)) return 0;
+  if (d >= 18446744073709551616.0) return UINT64_MAX;
+  return static_cast<uint64_t>(d);
 }
 
 // The bytes of a string, Buffer, TypedArray, DataView or ArrayBuffer. Strings are encoded into `storage`.
@@ -98,6 +105,14 @@ bool GetSmallInt(Napi::Env env, Napi::Value value, uint32_t max, const char* nam
   return true;
 }
 
+// wslay 1.1.1 sends and accepts RSV1 only (its allowed bits are masked to RSV1): RSV2/RSV3 are refused here with
+// a message that says so, rather than as "not negotiated".
+bool CheckRsvSupported(Napi::Env env, uint32_t rsv) {
+  if ((rsv & (WSLAY_RSV2_BIT | WSLAY_RSV3_BIT)) == 0) return true;
+  Napi::RangeError::New(env, "RSV2 and RSV3 are not supported (wslay 1.1.1 handles RSV1 only)").ThrowAsJavaScriptException();
+  return false;
+}
+
 napi_value MakeBool(napi_env env, bool v) {
   napi_value r = nullptr;
   return napi_get_boolean(env, v, &r) == napi_ok ? r : nullptr;
@@ -157,7 +172,7 @@ Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connec
     Napi::Value level = d.Get("level");
     config.deflate_params.level = level.IsNumber() ? level.As<Napi::Number>().Int32Value() : -1;
     config.deflate_params.memLevel = static_cast<int>(GetUint32(d, "memLevel", 8));
-    config.deflate_threshold = GetUint32(d, "threshold", 1024);
+    config.deflate_threshold = GetUint64(d, "threshold", 1024);  // Infinity: never compress
   }
   close_timeout_ms_ = GetUint32(options, "closeTimeout", 5000);
 
@@ -289,6 +304,7 @@ Napi::Value Connection::Queue(Napi::Env env, Napi::Value data_value, Napi::Value
   if (!GetSmallInt(env, opcode_value, 15, "opcode", &opcode) || !GetSmallInt(env, rsv_value, 7, "rsv", &rsv)) {
     return env.Undefined();
   }
+  if (!CheckRsvSupported(env, rsv)) return env.Undefined();
   if (opcode != WSLAY_TEXT_FRAME && opcode != WSLAY_BINARY_FRAME && opcode != WSLAY_PING && opcode != WSLAY_PONG) {
     Napi::RangeError::New(env, "opcode must be TEXT (1), BINARY (2), PING (9) or PONG (10); use close() to close")
         .ThrowAsJavaScriptException();
@@ -330,6 +346,7 @@ Napi::Value Connection::QueueFragmented(const Napi::CallbackInfo& info) {
   if (!GetSmallInt(env, info[1], 15, "opcode", &opcode) || !GetSmallInt(env, info[2], 7, "rsv", &rsv)) {
     return env.Undefined();
   }
+  if (!CheckRsvSupported(env, rsv)) return env.Undefined();
   if (opcode != WSLAY_TEXT_FRAME && opcode != WSLAY_BINARY_FRAME) {
     Napi::RangeError::New(env, "a fragmented message must be TEXT (1) or BINARY (2)").ThrowAsJavaScriptException();
     return env.Undefined();

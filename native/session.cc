@@ -173,7 +173,7 @@ QueueResult Session::QueueFragmented(void* token, uint8_t opcode, uint8_t rsv) {
   FragmentSource& source = sources_.back();
   source.owner = this;
   source.token = token;
-  if (compressor_) {
+  if (compressor_ && config_.deflate_threshold != UINT64_MAX) {  // a threshold of Infinity: never compress
     source.compress = true;
     rsv |= WSLAY_RSV1_BIT;  // wslay sets it on the first frame only
   }

@@ -33,7 +33,7 @@ struct SessionConfig {
   uint64_t max_backpressure = 0;    // queued bytes above which Queue() refuses; 0 = no limit
   bool deflate = false;             // permessage-deflate negotiated: run it natively
   DeflateParams deflate_params;
-  uint32_t deflate_threshold = 1024;
+  uint64_t deflate_threshold = 1024;  // messages shorter than this go uncompressed; UINT64_MAX: never compress
 };
 
 // What a fragmented source returned; `data` stays valid until the next call into the host.

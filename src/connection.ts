@@ -73,8 +73,8 @@ export interface WebSocketConnectionOptions {
   /** Automatic pongs that may wait unsent before reading pauses (ping floods from peers that do not read).
    *  Default 1024. */
   maxPendingPongs?: number;
-  /** RSV bits the peer may set, for an extension negotiated by hand (e.g. `RSV1` for permessage-deflate done in
-   *  JS). Default 0: any RSV bit is a protocol error (1002). */
+  /** RSV bits the peer may set, for an extension negotiated by hand (`RSV1` for permessage-deflate done in JS):
+   *  0 or `RSV1` (RSV2 and RSV3 are not supported: RangeError). Default 0: any RSV bit is a protocol error (1002). */
   allowedRsv?: number;
   /** Refuse new messages while more than this many bytes are queued unsent (a reader slower than we write):
    *  `queueMsg` then returns false and queues nothing. Default: no limit. */
@@ -107,6 +107,24 @@ function checkNumber(name: string, value: unknown, min: number, max: number): nu
     throw new RangeError(`${name} must be an integer from ${min} to ${max}`);
   }
   return value;
+}
+
+// wslay 1.1.1 keeps only RSV1 of its allowed bits (RSV2/RSV3 frames would still get 1002), so only RSV1 is offered.
+function checkAllowedRsv(value: unknown): number {
+  if (value === undefined) return 0;
+  if (value !== 0 && value !== RSV1) {
+    throw new RangeError('allowedRsv must be 0 or RSV1 (4): RSV2 and RSV3 are not supported (wslay 1.1.1 handles RSV1 only)');
+  }
+  return value;
+}
+
+// Bytes from which a message is compressed: any number ≥ 0; Infinity = never compress (fragmented messages too).
+function checkThreshold(deflate: NegotiatedDeflate): number {
+  const t = deflate.threshold ?? 1024;
+  if (typeof t !== 'number' || Number.isNaN(t) || t < 0) {
+    throw new RangeError('perMessageDeflate.threshold must be a number ≥ 0 (Infinity: never compress)');
+  }
+  return t;
 }
 
 function checkCallback(name: string, fn: unknown): void {
@@ -151,10 +169,10 @@ export class WebSocketConnection extends native.NativeConnection {
       closeTimeout: checkNumber('closeTimeout', options.closeTimeout, 0, 2 ** 31 - 1) ?? 5000,
       maxFragments: checkNumber('maxFragments', options.maxFragments, 1, 2 ** 32 - 1) ?? 1 << 17,
       maxPendingPongs: checkNumber('maxPendingPongs', options.maxPendingPongs, 1, 2 ** 32 - 1) ?? 1024,
-      allowedRsv: checkNumber('allowedRsv', options.allowedRsv, 0, RSV1) ?? 0,
+      allowedRsv: checkAllowedRsv(options.allowedRsv),
       maxBackpressure: checkNumber('maxBackpressure', options.maxBackpressure, 1, Number.MAX_SAFE_INTEGER) ?? 0,
       deflate: options.perMessageDeflate
-        ? { ...deflateParamsFor(type, options.perMessageDeflate), threshold: options.perMessageDeflate.threshold }
+        ? { ...deflateParamsFor(type, options.perMessageDeflate), threshold: checkThreshold(options.perMessageDeflate) }
         : undefined,
     });
     this.#handle = this._handle();
@@ -255,7 +273,8 @@ export class WebSocketConnection extends native.NativeConnection {
     return queueMsgByHandle(this.#handle, msg, opcode, 0);
   }
 
-  /** Like queueMsg with RSV bits set (default RSV1), for an extension implemented by the caller. */
+  /** Like queueMsg with RSV bits set (default RSV1), for an extension implemented by the caller. Only RSV1 can be
+   *  sent (RSV2/RSV3: RangeError), and only when `allowedRsv` includes it and permessage-deflate was not negotiated. */
   queueMsgEx(msg: MessageData, opcode: number = Opcode.TEXT, rsv: number = RSV1): boolean {
     return queueMsgByHandle(this.#handle, msg, opcode, rsv);
   }

@@ -34,7 +34,8 @@ export const PERMESSAGE_DEFLATE = 'permessage-deflate';
  * - `clientMaxWindowBits` → offer `client_max_window_bits=N`; unset → offer it without a value (any window is fine).
  *
  * Both: `level` (-1..9, default -1 = zlib's default, 6), `memLevel` (1..9, default 8), `threshold` (bytes,
- * default 1024: smaller messages are sent uncompressed).
+ * default 1024: smaller messages are sent uncompressed; `Infinity`: nothing is compressed, fragmented messages
+ * included).
  */
 export interface PerMessageDeflateOptions {
   serverNoContextTakeover?: boolean;
@@ -124,7 +125,7 @@ export function validateDeflateOptions(options: PerMessageDeflateOptions): void 
   checkInt(options.memLevel, 'memLevel', 1, 9);
   const t = options.threshold;
   if (t !== undefined && (typeof t !== 'number' || Number.isNaN(t) || t < 0)) {
-    throw new RangeError('perMessageDeflate.threshold must be a number ≥ 0');
+    throw new RangeError('perMessageDeflate.threshold must be a number ≥ 0 (Infinity: never compress)');
   }
 }
 
