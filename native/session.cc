@@ -162,7 +162,7 @@ QueueResult Session::Queue(uint8_t opcode, const uint8_t* data, size_t len, uint
   if (r == WSLAY_ERR_INVALID_ARGUMENT) return QueueResult::kInvalidRsv;
   if (r == WSLAY_ERR_NO_MORE_MSG) return QueueResult::kClosing;
   if (r != 0) return QueueResult::kNoMemory;
-  source_starved_ = false;  // a new message may be a control frame that can go out between fragments
+  source_starved_ = false;  // a new message wakes a parked source (as startWrite() does)
   return QueueResult::kOk;
 }
 
@@ -223,7 +223,10 @@ int Session::WantedEvents() const {
   if (ctx_ == nullptr || fatal_ || fd_ < 0) return 0;
   int events = 0;
   if (!ReadBlocked() && wslay_event_want_read(ctx_)) events |= kReadable;
-  if (HasUnsentBytes() || (!SendBlocked() && wslay_event_want_write(ctx_))) events |= kWritable;
+  // A starved source leaves wslay wanting to write; the socket is only worth polling when a frame is half out.
+  if (HasUnsentBytes() || (!SendBlocked() && wslay_event_want_write(ctx_) && (!source_starved_ || send_mid_frame_))) {
+    events |= kWritable;
+  }
   return events;
 }
 
@@ -361,6 +364,9 @@ void Session::FailRaw(uint16_t code) {
   fatal_ = true;
   // Write the close frame ourselves, but only between frames and only if no close went out yet.
   if (send_mid_frame_ || wslay_event_get_close_sent(ctx_) || raw_close_sent_ != 0) return;
+  // Frames wslay already handed us in this read (an echo, an automatic pong) are still in the gather buffer: they
+  // go first, or the close frame would overtake them.
+  FlushGather();
   uint8_t frame[8] = {0x88, 0x02};
   size_t n = 2;
   uint8_t payload[2] = {static_cast<uint8_t>(code >> 8), static_cast<uint8_t>(code & 0xff)};
@@ -521,6 +527,8 @@ void Session::FinishSource(FragmentSource* source) {
 }
 
 ssize_t Session::OnFragmentRead(FragmentSource* source, uint8_t* buf, size_t len, int* eof) {
+  // Parked: wslay asks only once its control queue is empty, so answering "nothing" lets pongs and a close pass.
+  if (source_starved_) return 0;
   for (;;) {
     // Bytes produced earlier (more than wslay asked for, or compressor output) go first.
     if (source->rest_offset < source->rest.size()) {

@@ -165,7 +165,7 @@ class Session {
 
   bool HasHeld() const { return held_head_ < held_.size(); }
   bool ReadBlocked() const { return read_paused_ || HasHeld() || pong_backpressure_; }
-  bool SendBlocked() const { return write_paused_ || source_starved_; }
+  bool SendBlocked() const { return write_paused_; }
   bool HasUnsentBytes() const { return backlog_offset_ < backlog_.size(); }
 
   const SessionConfig config_;
@@ -195,7 +195,9 @@ class Session {
   bool read_paused_ = false;
   bool write_paused_ = false;
   bool read_shut_ = false;          // shutdownRead(): not a sign of closing
-  bool source_starved_ = false;     // a fragmented source returned no data: wait for startWrite or a new message
+  // A fragmented source returned no data: it is not asked again until startWrite() or a new message, but control
+  // frames (pongs, a close) still go out between its frames.
+  bool source_starved_ = false;
   bool pong_backpressure_ = false;  // too many automatic pongs wait behind a peer that does not read
   uint32_t pings_pending_ = 0;
 
