@@ -162,6 +162,7 @@ QueueResult Session::Queue(uint8_t opcode, const uint8_t* data, size_t len, uint
   if (r == WSLAY_ERR_INVALID_ARGUMENT) return QueueResult::kInvalidRsv;
   if (r == WSLAY_ERR_NO_MORE_MSG) return QueueResult::kClosing;
   if (r != 0) return QueueResult::kNoMemory;
+  if (opcode == WSLAY_PONG) ++pongs_unsent_;  // counted like wslay's own pongs: TrackSent sees every pong leave
   source_starved_ = false;  // a new message wakes a parked source (as startWrite() does)
   return QueueResult::kOk;
 }
@@ -231,9 +232,9 @@ int Session::WantedEvents() const {
 }
 
 bool Session::HasPendingInput() const {
-  if (read_paused_ || ctx_ == nullptr || fatal_) return false;
-  if (HasHeld()) return true;
-  return kept_offset_ < kept_input_.size() && !pong_backpressure_ && wslay_event_want_read(ctx_);
+  if (ctx_ == nullptr || fatal_) return false;
+  if (HasHeld() && !read_paused_) return true;
+  return !ReadBlocked() && kept_offset_ < kept_input_.size() && wslay_event_want_read(ctx_);
 }
 
 bool Session::SendQueueEmpty() const {
@@ -324,10 +325,7 @@ void Session::SendPhase() {
       }
     }
     if (io_error_ != 0) break;
-    if (wslay_event_get_queued_msg_count(ctx_) == 0 && !HasUnsentBytes()) {
-      pings_pending_ = 0;
-      pong_backpressure_ = false;
-    }
+    if (wslay_event_get_queued_msg_count(ctx_) == 0) pongs_unsent_ = 0;  // nothing queued: no pong either
     if (close_requested_ && !close_queued_ && wslay_event_get_queued_msg_count(ctx_) == 0) {
       close_queued_ = true;
       // NO_MORE_MSG means a close is already on its way (the peer's echo, or a protocol failure).
@@ -444,6 +442,7 @@ ssize_t Session::OnSend(const uint8_t* data, size_t len) {
     std::memcpy(b.gather() + b.gather_used, data, len);
     b.gather_used += len;
     send_mid_frame_ = false;
+    TrackSent(data, len);
     return static_cast<ssize_t>(len);
   }
   // Too much to gather: write what is gathered and this chunk in one syscall, without copying the chunk.
@@ -469,7 +468,39 @@ ssize_t Session::OnSend(const uint8_t* data, size_t len) {
     wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
     return -1;
   }
+  TrackSent(data, taken);
   return static_cast<ssize_t>(taken);
+}
+
+void Session::TrackSent(const uint8_t* data, size_t len) {
+  // wslay hands over a header (2 to 14 bytes, one call unless the socket takes part of it), then the payload.
+  while (len > 0) {
+    if (out_payload_left_ > 0) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(len, out_payload_left_));
+      data += n;
+      len -= n;
+      out_payload_left_ -= n;
+    } else {
+      out_header_[out_header_len_++] = *data++;
+      --len;
+      if (out_header_len_ < 2) continue;
+      uint8_t len7 = out_header_[1] & 0x7f;
+      size_t extended = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+      if (out_header_len_ < 2 + extended + ((out_header_[1] & 0x80) ? 4 : 0)) continue;
+      uint64_t payload = len7;
+      if (extended) {
+        payload = 0;
+        for (size_t i = 0; i < extended; ++i) payload = payload << 8 | out_header_[2 + i];
+      }
+      out_opcode_ = out_header_[0] & 0x0f;
+      out_header_len_ = 0;
+      out_payload_left_ = payload;
+    }
+    if (out_payload_left_ == 0 && out_header_len_ == 0) {  // a whole frame has left wslay
+      if (out_opcode_ == WSLAY_PONG && pongs_unsent_ > 0) --pongs_unsent_;
+      if (out_opcode_ == WSLAY_CONNECTION_CLOSE) pongs_unsent_ = 0;  // wslay dropped the pongs queued behind it
+    }
+  }
 }
 
 void Session::FlushGather() {
@@ -698,10 +729,10 @@ void Session::GatherClosePayload(const uint8_t* data, size_t len) {
 
 void Session::OnMsgRecv(const wslay_event_on_msg_recv_arg* arg) {
   if (arg->opcode == WSLAY_CONNECTION_CLOSE || fail_code_ != 0) return;
-  if (arg->opcode == WSLAY_PING && ++pings_pending_ >= config_.max_pending_pongs) {
-    // wslay queued a pong for each ping; stop reading until they are written, so a peer that pings without
-    // reading meets TCP backpressure instead of growing our queue.
-    pong_backpressure_ = true;
+  if (arg->opcode == WSLAY_PING && !close_queued_ && wslay_event_get_write_enabled(ctx_)) {
+    // wslay queued a pong (it queues none once a close is queued). Past maxPendingPongs unwritten ones reading
+    // stops until some are out, so a peer that pings without reading meets TCP backpressure, not a growing queue.
+    ++pongs_unsent_;
   }
   if (!wslay_is_ctrl_frame(arg->opcode) && message_compressed_) {
     // The message was inflated chunk by chunk into inflated_ (empty without buffering).
@@ -726,7 +757,9 @@ void Session::OnMsgRecv(const wslay_event_on_msg_recv_arg* arg) {
 
 void Session::Deliver(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t opcode, uint16_t status,
                       uint64_t length, const uint8_t* data, size_t len) {
-  if (!host_->CanDeliver()) return;
+  // Paused after close(): we read on only to find the peer's close. Holding what comes before it would let the peer
+  // grow our memory without bound, so it is dropped.
+  if (!host_->CanDeliver() || DiscardingInput()) return;
   if (read_paused_ || HasHeld()) {
     HeldEvent ev{kind, fin, rsv, opcode, status, length, {}};
     if (len) ev.data.assign(data, data + len);

@@ -149,6 +149,7 @@ class Session {
   void SendPhase();
   void SendFromRecv();
   void FlushGather();
+  void TrackSent(const uint8_t* data, size_t len);
   bool FlushBacklog();
   void DeliverHeld();
   void Deliver(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t opcode, uint16_t status, uint64_t length,
@@ -164,7 +165,11 @@ class Session {
   void FailRaw(uint16_t code);
 
   bool HasHeld() const { return held_head_ < held_.size(); }
-  bool ReadBlocked() const { return read_paused_ || HasHeld() || pong_backpressure_; }
+  // After close() reading goes on while paused, for the peer's close; what arrives meanwhile is not delivered.
+  bool ReadBlocked() const { return ((read_paused_ || HasHeld()) && !close_requested_) || PongBackpressure(); }
+  bool DiscardingInput() const { return read_paused_ && close_requested_; }
+  // Too many pongs wait unwritten behind a peer that does not read: stop reading until some are out.
+  bool PongBackpressure() const { return pongs_unsent_ >= config_.max_pending_pongs; }
   bool SendBlocked() const { return write_paused_; }
   bool HasUnsentBytes() const { return backlog_offset_ < backlog_.size(); }
 
@@ -190,6 +195,12 @@ class Session {
   // Output: bytes wslay handed us that the socket did not take yet; they go out before anything else.
   std::vector<uint8_t> backlog_;
   size_t backlog_offset_ = 0;
+  // The frame wslay is handing us (TrackSent): wslay says nothing about the pongs it queues and sends by itself,
+  // so the frame boundaries of its output tell us when a pong has left.
+  uint8_t out_header_[14];
+  uint8_t out_header_len_ = 0;  // header bytes seen of the next frame
+  uint8_t out_opcode_ = 0;      // of the frame whose payload is going out
+  uint64_t out_payload_left_ = 0;
 
   // Flow control
   bool read_paused_ = false;
@@ -198,8 +209,7 @@ class Session {
   // A fragmented source returned no data: it is not asked again until startWrite() or a new message, but control
   // frames (pongs, a close) still go out between its frames.
   bool source_starved_ = false;
-  bool pong_backpressure_ = false;  // too many automatic pongs wait behind a peer that does not read
-  uint32_t pings_pending_ = 0;
+  uint32_t pongs_unsent_ = 0;       // pongs queued (wslay's answers to pings, and ours) whose frames are not out yet
 
   // Close state
   bool eof_ = false;

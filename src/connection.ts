@@ -70,8 +70,8 @@ export interface WebSocketConnectionOptions {
   closeTimeout?: number;
   /** Most fragments in one message; more → close 1009. Default 131072. */
   maxFragments?: number;
-  /** Automatic pongs that may wait unsent before reading pauses (ping floods from peers that do not read).
-   *  Default 1024. */
+  /** Pongs (automatic or queued) that may wait unwritten before reading pauses until some are written (ping floods
+   *  from peers that do not read). Other queued data does not count. Default 1024. */
   maxPendingPongs?: number;
   /** RSV bits the peer may set, for an extension negotiated by hand (`RSV1` for permessage-deflate done in JS):
    *  0 or `RSV1` (RSV2 and RSV3 are not supported: RangeError). Default 0: any RSV bit is a protocol error (1002). */
@@ -325,8 +325,9 @@ export class WebSocketConnection extends native.NativeConnection {
 
   /**
    * Starts the closing handshake: messages queued before go out first, then the close frame; reading goes on until
-   * the peer's close arrives or `closeTimeout` passes, then the fd is closed and `onClose` fires. Without a code the
-   * close frame has no body. A second call does nothing.
+   * the peer's close arrives or `closeTimeout` passes, then the fd is closed and `onClose` fires. While reading is
+   * paused it still reads the peer's close, dropping the data messages before it. Without a code the close frame has
+   * no body. A second call does nothing.
    */
   close(code?: number, reason?: string | Uint8Array): void {
     if (code !== undefined && !isValidCloseCode(code)) {

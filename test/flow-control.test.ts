@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 import { Opcode } from '../src/index.js';
 import type { Endpoint } from './helpers/endpoint.js';
-import { clientFrame } from './helpers/frames.js';
+import { clientFrame, closeCode, closePayload } from './helpers/frames.js';
 import { rawFixture } from './helpers/server-fixture.js';
 import { delay, waitFor, within } from './helpers/wait.js';
 
@@ -64,6 +64,38 @@ describe('stopRead / startRead', () => {
     ep.conn.startRead();
     await waitFor(() => ep.messages.length === 3);
     expect(texts(ep)).toEqual(names(3));
+  });
+});
+
+describe('close() while reading is paused', () => {
+  it('close() after stopRead() reads the peer’s close: a clean 1000, not a timeout; no data is delivered', async () => {
+    const { ep, peer } = await raw.open({ closeTimeout: 3000 });
+    ep.conn.stopRead();
+    peer.send(burst(3));
+    await delay(100);
+    expect(ep.messages.length).toBe(0);
+    ep.conn.close(1000, 'done');
+    const ours = await peer.waitClose(2000);
+    expect(ours && closeCode(ours)).toBe(1000);
+    peer.send(Buffer.concat([clientFrame(Opcode.TEXT, 'after your close'), clientFrame(Opcode.CLOSE, closePayload(1000))]));
+    const closed = await within(ep.closed, 2000, 'onClose after the peer’s close');
+    expect(closed.code).toBe(1000);
+    expect(closed.info.wasClean).toBe(true);
+    expect(closed.info.timedOut).toBeUndefined();
+    expect(ep.messages).toEqual([]); // paused: nothing was delivered, the close was still read
+  });
+
+  it('the same with stop(): the close still goes out and the reply is read', async () => {
+    const { ep, peer } = await raw.open({ closeTimeout: 3000 });
+    ep.conn.stop();
+    ep.conn.close(4000);
+    ep.conn.startWrite();
+    const ours = await peer.waitClose(2000);
+    expect(ours && closeCode(ours)).toBe(4000);
+    peer.send(clientFrame(Opcode.CLOSE, closePayload(4000)));
+    const closed = await within(ep.closed, 2000, 'onClose after the peer’s close');
+    expect(closed.code).toBe(4000);
+    expect(closed.info.wasClean).toBe(true);
   });
 });
 
