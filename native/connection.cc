@@ -398,7 +398,7 @@ Napi::Value Connection::BufferedAmount(const Napi::CallbackInfo& info) {
 
 Napi::Value Connection::ReadyState(const Napi::CallbackInfo& info) {
   const char* s = "open";
-  if (closed_) s = "closed";
+  if (closed_) s = close_report_ ? "closing" : "closed";  // 'closed' once onClose has fired
   else if (!session_->attached()) s = "connecting";
   else if (session_->IsClosing()) s = "closing";
   return Napi::String::New(info.Env(), s);
@@ -406,6 +406,14 @@ Napi::Value Connection::ReadyState(const Napi::CallbackInfo& info) {
 
 Napi::Value Connection::SetFlow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (closed_ && close_report_) {  // ended with messages held: startRead() delivers them, then onClose
+    if (info[0].IsBoolean()) {
+      bool resume = info[0].As<Napi::Boolean>().Value();
+      session_->SetReadPaused(!resume);
+      if (resume && depth_ == 0) data_->Defer(this);
+    }
+    return env.Undefined();
+  }
   if (!CheckOpen(env)) return env.Undefined();
   if (info[0].IsBoolean()) {
     session_->SetReadPaused(!info[0].As<Napi::Boolean>().Value());
@@ -453,26 +461,30 @@ Napi::Value Connection::Unref(const Napi::CallbackInfo& info) {
 // The event cycle
 
 void Connection::Process(int events) {
-  if (closed_) return;
+  if (closed_ && !close_report_) return;
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  ++depth_;
-  session_->Step((events & UV_READABLE) != 0);
-  --depth_;
-  if (session_->IsOver()) {
-    Finish();
+  if (closed_) {
+    DeliverHeldThenClose();  // startRead() after the end: the held messages, then onClose
   } else {
-    // Input kept in memory (reading paused for pong backpressure, then resumed by the write side in the same
-    // step) gets no readiness from the fd: run it on the next turn.
-    if (session_->HasPendingInput()) data_->Defer(this);
-    UpdatePoll();
-    if (session_->IsClosing() && !close_timer_) StartCloseTimer();  // a peer that never answers or never reads
-    MaybeFireWaiter();
+    ++depth_;
+    session_->Step((events & UV_READABLE) != 0);
+    --depth_;
+    if (session_->IsOver()) {
+      Finish();
+    } else {
+      // Input kept in memory (reading paused for pong backpressure, then resumed by the write side in the same
+      // step) gets no readiness from the fd: run it on the next turn.
+      if (session_->HasPendingInput()) data_->Defer(this);
+      UpdatePoll();
+      if (session_->IsClosing() && !close_timer_) StartCloseTimer();  // a peer that never answers or never reads
+      MaybeFireWaiter();
+    }
   }
   // No member access once the self-reference is dropped: the object may be collected from there on.
   napi_callback_scope callback_scope = callback_scope_;
   callback_scope_ = nullptr;
-  if (closed_ && self_ref_) {
+  if (closed_ && !close_report_ && self_ref_) {
     self_ref_ = false;
     ObjectWrap::Unref();
   }
@@ -521,11 +533,23 @@ void Connection::Release() {
 }
 
 void Connection::Finish() {
-  napi_env env = Env();
-  CloseReport r = session_->Report();
+  close_report_.reset(new CloseReport(session_->Report()));
   Release();
   session_->Close();
   waiter_.Reset();
+  DeliverHeldThenClose();
+}
+
+void Connection::DeliverHeldThenClose() {
+  // Messages held by stopRead() came before whatever ended the connection: they go first, when reading resumes,
+  // and onClose after them. Until then the socket is closed, readyState is 'closing' and startRead() still works.
+  ++depth_;  // a startRead() in a held message's callback needs no deferred turn: DeliverHeld goes on
+  session_->DeliverHeld();
+  --depth_;
+  if (session_->HasHeldEvents() && !js_failed_) return;
+  std::unique_ptr<CloseReport> report = std::move(close_report_);
+  const CloseReport& r = *report;
+  napi_env env = Env();
   Napi::FunctionReference on_close = std::move(callbacks_[kOnClose]);
   for (auto& cb : callbacks_) cb.Reset();
   if (on_close.IsEmpty() || js_failed_) return;
@@ -552,6 +576,14 @@ void Connection::Finish() {
 }
 
 void Connection::Abandon(bool say_going_away) {
+  if (closed_ && close_report_) {  // ended, onClose waiting for held messages: no more JS at teardown
+    close_report_.reset();
+    for (auto& cb : callbacks_) cb.Reset();
+    if (self_ref_) {
+      self_ref_ = false;
+      ObjectWrap::Unref();
+    }
+  }
   if (closed_) return;
   Release();
   if (say_going_away) session_->SayGoingAway(1011);

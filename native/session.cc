@@ -107,8 +107,6 @@ void Session::Close() {
   for (FragmentSource& s : sources_) host_->ReleaseFragment(s.token);
   sources_.clear();
   lazy_compressed_pending_ = 0;
-  held_ = {};
-  held_head_ = 0;
   kept_input_ = {};
   backlog_ = {};
   backlog_offset_ = 0;
@@ -770,7 +768,8 @@ void Session::Deliver(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t
 }
 
 void Session::DeliverHeld() {
-  while (HasHeld() && !read_paused_ && fail_code_ == 0 && host_->CanDeliver()) {
+  // Also after a failure: every held event came before the frame that failed the connection.
+  while (HasHeld() && !read_paused_ && host_->CanDeliver()) {
     HeldEvent ev = std::move(held_[held_head_++]);
     DeliverNow(ev.kind, ev.fin, ev.rsv, ev.opcode, ev.status, ev.length, ev.data.data(), ev.data.size());
   }

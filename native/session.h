@@ -117,9 +117,13 @@ class Session {
   size_t BufferedAmount() const;
 
   CloseReport Report() const;
+  // Events held by a pause arrived before whatever ended the session: they outlive Close(), and the host delivers
+  // them (DeliverHeld, which stops while reading is paused) before it reports the end.
+  bool HasHeldEvents() const { return HasHeld(); }
+  void DeliverHeld();
   // At environment teardown: a best-effort close frame (between frames only), then Close().
   void SayGoingAway(uint16_t code);
-  // Frees the wslay context and closes the fd (the host stops polling it first).
+  // Frees the wslay context and closes the fd (the host stops polling it first). Held events stay.
   void Close();
 
   // wslay callbacks (the static trampolines in session.cc call these).
@@ -151,7 +155,6 @@ class Session {
   void FlushGather();
   void TrackSent(const uint8_t* data, size_t len);
   bool FlushBacklog();
-  void DeliverHeld();
   void Deliver(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t opcode, uint16_t status, uint64_t length,
                const uint8_t* data, size_t len);
   void DeliverNow(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t opcode, uint16_t status,

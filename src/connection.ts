@@ -216,7 +216,7 @@ export class WebSocketConnection extends native.NativeConnection {
   static #deliverMessage(this: WebSocketConnection, slab: ArrayBuffer, offset: number, length: number, meta: number): void {
     this.#onMsgRecv?.call(this, meta & 7, (meta >>> 3) & 15, Buffer.from(slab, offset, length), meta >>> 7);
   }
-  /** Called once, after the fd is closed: `(code, info)`. */
+  /** Called once, after the fd is closed: `(code, info)`; after any messages stopRead() held (see startRead()). */
   get onClose(): OnClose | undefined {
     return this.#onClose;
   }
@@ -294,7 +294,8 @@ export class WebSocketConnection extends native.NativeConnection {
     this._wait(cb);
   }
 
-  /** Starts or stops all I/O, or one direction. stopRead() stops delivery at once, even within one read. */
+  /** Starts or stops all I/O, or one direction. stopRead() stops delivery at once, even within one read; held
+   *  messages are delivered by startRead(), also after the connection ended (onClose then follows them). */
   start(): void {
     this._setFlow(true, true);
   }
