@@ -109,7 +109,8 @@ bool GetSmallInt(Napi::Env env, Napi::Value value, uint32_t max, const char* nam
 // a message that says so, rather than as "not negotiated".
 bool CheckRsvSupported(Napi::Env env, uint32_t rsv) {
   if ((rsv & (WSLAY_RSV2_BIT | WSLAY_RSV3_BIT)) == 0) return true;
-  Napi::RangeError::New(env, "RSV2 and RSV3 are not supported (wslay 1.1.1 handles RSV1 only)").ThrowAsJavaScriptException();
+  Napi::RangeError::New(env, "RSV2 and RSV3 are not supported (wslay 1.1.1 handles RSV1 only)")
+      .ThrowAsJavaScriptException();
   return false;
 }
 

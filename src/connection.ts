@@ -113,7 +113,9 @@ function checkNumber(name: string, value: unknown, min: number, max: number): nu
 function checkAllowedRsv(value: unknown): number {
   if (value === undefined) return 0;
   if (value !== 0 && value !== RSV1) {
-    throw new RangeError('allowedRsv must be 0 or RSV1 (4): RSV2 and RSV3 are not supported (wslay 1.1.1 handles RSV1 only)');
+    throw new RangeError(
+      'allowedRsv must be 0 or RSV1 (4): RSV2 and RSV3 are not supported (wslay 1.1.1 handles RSV1 only)',
+    );
   }
   return value;
 }

@@ -121,7 +121,7 @@ describe('messages held by stopRead() when the connection ends', () => {
 });
 
 describe('close() while reading is paused', () => {
-  it('close() after stopRead() reads the peer’s close: a clean 1000, not a timeout; no data is delivered', async () => {
+  it('close() after stopRead() reads the peer’s close: clean 1000, not a timeout; no data delivered', async () => {
     const { ep, peer } = await raw.open({ closeTimeout: 3000 });
     ep.conn.stopRead();
     peer.send(burst(3));
@@ -130,7 +130,8 @@ describe('close() while reading is paused', () => {
     ep.conn.close(1000, 'done');
     const ours = await peer.waitClose(2000);
     expect(ours && closeCode(ours)).toBe(1000);
-    peer.send(Buffer.concat([clientFrame(Opcode.TEXT, 'after your close'), clientFrame(Opcode.CLOSE, closePayload(1000))]));
+    const reply = clientFrame(Opcode.CLOSE, closePayload(1000));
+    peer.send(Buffer.concat([clientFrame(Opcode.TEXT, 'after your close'), reply]));
     const closed = await within(ep.closed, 2000, 'onClose after the peer’s close');
     expect(closed.code).toBe(1000);
     expect(closed.info.wasClean).toBe(true);
