@@ -139,6 +139,30 @@ describe('close() while reading is paused', () => {
     expect(ep.messages).toEqual([]); // paused: nothing was delivered, the close was still read
   });
 
+  it('close() with messages held: the handshake completes now; startRead() then delivers them, then onClose', async () => {
+    const { ep, peer } = await raw.open({
+      closeTimeout: 3000,
+      onMsgRecv(_r, _o, msg) {
+        if (msg.toString() === 'm0') this.stopRead();
+      },
+    });
+    peer.send(burst(3));
+    await waitFor(() => ep.messages.length === 1);
+    await delay(50);
+    ep.conn.close(1000); // m1 and m2 are held already; what comes after this is dropped until the peer's close
+    const ours = await peer.waitClose(2000);
+    expect(ours && closeCode(ours)).toBe(1000);
+    peer.send(clientFrame(Opcode.CLOSE, closePayload(1000)));
+    await peer.waitEnd(2000); // the closing handshake did not wait for startRead()
+    expect(texts(ep)).toEqual(['m0']);
+    expect(ep.closes.length).toBe(0);
+    ep.conn.startRead();
+    const closed = await within(ep.closed, 2000, 'onClose');
+    expect(texts(ep)).toEqual(names(3)); // held before close(): delivered, in order, before onClose
+    expect(closed.code).toBe(1000);
+    expect(closed.info.wasClean).toBe(true);
+  });
+
   it('the same with stop(): the close still goes out and the reply is read', async () => {
     const { ep, peer } = await raw.open({ closeTimeout: 3000 });
     ep.conn.stop();
