@@ -471,34 +471,10 @@ ssize_t Session::OnSend(const uint8_t* data, size_t len) {
 }
 
 void Session::TrackSent(const uint8_t* data, size_t len) {
-  // wslay hands over a header (2 to 14 bytes, one call unless the socket takes part of it), then the payload.
-  while (len > 0) {
-    if (out_payload_left_ > 0) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(len, out_payload_left_));
-      data += n;
-      len -= n;
-      out_payload_left_ -= n;
-    } else {
-      out_header_[out_header_len_++] = *data++;
-      --len;
-      if (out_header_len_ < 2) continue;
-      uint8_t len7 = out_header_[1] & 0x7f;
-      size_t extended = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
-      if (out_header_len_ < 2 + extended + ((out_header_[1] & 0x80) ? 4 : 0)) continue;
-      uint64_t payload = len7;
-      if (extended) {
-        payload = 0;
-        for (size_t i = 0; i < extended; ++i) payload = payload << 8 | out_header_[2 + i];
-      }
-      out_opcode_ = out_header_[0] & 0x0f;
-      out_header_len_ = 0;
-      out_payload_left_ = payload;
-    }
-    if (out_payload_left_ == 0 && out_header_len_ == 0) {  // a whole frame has left wslay
-      if (out_opcode_ == WSLAY_PONG && pongs_unsent_ > 0) --pongs_unsent_;
-      if (out_opcode_ == WSLAY_CONNECTION_CLOSE) pongs_unsent_ = 0;  // wslay dropped the pongs queued behind it
-    }
-  }
+  sent_frames_.Feed(data, len, [this](uint8_t opcode) {
+    if (opcode == WSLAY_PONG && pongs_unsent_ > 0) --pongs_unsent_;
+    if (opcode == WSLAY_CONNECTION_CLOSE) pongs_unsent_ = 0;  // wslay dropped the pongs queued behind it
+  });
 }
 
 void Session::FlushGather() {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "deflate.h"
+#include "frame_cursor.h"
 #include "thread_buffers.h"
 #include "utf8.h"
 
@@ -198,12 +199,9 @@ class Session {
   // Output: bytes wslay handed us that the socket did not take yet; they go out before anything else.
   std::vector<uint8_t> backlog_;
   size_t backlog_offset_ = 0;
-  // The frame wslay is handing us (TrackSent): wslay says nothing about the pongs it queues and sends by itself,
-  // so the frame boundaries of its output tell us when a pong has left.
-  uint8_t out_header_[14];
-  uint8_t out_header_len_ = 0;  // header bytes seen of the next frame
-  uint8_t out_opcode_ = 0;      // of the frame whose payload is going out
-  uint64_t out_payload_left_ = 0;
+  // What wslay hands us, frame by frame (TrackSent): wslay says nothing about the pongs it queues and sends by
+  // itself, so the frame boundaries of its output tell us when a pong has left.
+  FrameCursor sent_frames_;
 
   // Flow control
   bool read_paused_ = false;
