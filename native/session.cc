@@ -206,6 +206,7 @@ bool Session::RequestClose(uint16_t code, const std::string& reason) {
 
 bool Session::IsOver() const {
   if (ctx_ == nullptr) return true;
+  if (AwaitingCloseReply()) return false;
   if (fatal_ || eof_ || io_error_ != 0 || timed_out_) return true;
   if (fd_ < 0) return false;  // not attached yet
   return !wslay_event_want_read(ctx_) && !wslay_event_want_write(ctx_) && !HasUnsentBytes();
@@ -219,7 +220,9 @@ bool Session::IsClosing() const {
 }
 
 int Session::WantedEvents() const {
-  if (ctx_ == nullptr || fatal_ || fd_ < 0) return 0;
+  if (ctx_ == nullptr || fd_ < 0) return 0;
+  if (AwaitingCloseReply()) return kReadable | (HasUnsentBytes() ? kWritable : 0);
+  if (fatal_) return 0;
   int events = 0;
   if (!ReadBlocked() && wslay_event_want_read(ctx_)) events |= kReadable;
   // A starved source leaves wslay wanting to write; the socket is only worth polling when a frame is half out.
@@ -230,7 +233,7 @@ int Session::WantedEvents() const {
 }
 
 bool Session::HasPendingInput() const {
-  if (ctx_ == nullptr || fatal_) return false;
+  if (ctx_ == nullptr || fatal_ || AwaitingCloseReply()) return false;
   if (HasHeld() && !read_paused_) return true;
   return !ReadBlocked() && kept_offset_ < kept_input_.size() && wslay_event_want_read(ctx_);
 }
@@ -260,7 +263,7 @@ CloseReport Session::Report() const {
     r.code = 1006;
   }
   r.reason = recv_reason_;
-  r.was_clean = close_sent && recv_code_ != 0 && io_error_ == 0;
+  r.was_clean = (close_sent || raw_close_sent_ != 0) && (recv_code_ != 0 || close_reply_seen_) && io_error_ == 0;
   // Frames the user queued and that were not written. wslay's count also holds a close frame it queued by itself
   // (on a failed read, or to fail the connection) or we queued for it; that one is not a message of the user's.
   // Automatic pongs are counted too (wslay does not tell them apart).
@@ -277,7 +280,12 @@ CloseReport Session::Report() const {
 // The event cycle
 
 void Session::Step(bool readable) {
-  if (ctx_ == nullptr || fatal_ || fd_ < 0) return;
+  if (ctx_ == nullptr || fd_ < 0) return;
+  if (AwaitingCloseReply()) {
+    ReadCloseReply(readable);
+    return;
+  }
+  if (fatal_) return;
   DeliverHeld();
   fd_readable_ = readable;
   reads_this_step_ = 0;
@@ -297,6 +305,8 @@ void Session::ReadPhase() {
       kept_input_.erase(kept_input_.begin(), kept_input_.begin() + kept_offset_);
       kept_offset_ = 0;
       kept_input_.insert(kept_input_.end(), in_cur_, in_end_);
+    } else if (!config_.server) {
+      SkipReceived(in_cur_, static_cast<size_t>(in_end_ - in_cur_));  // the server's close may be among them
     }
     in_cur_ = in_end_ = nullptr;
   }
@@ -308,6 +318,42 @@ void Session::ReadPhase() {
     if (r == WSLAY_ERR_CALLBACK_FAILURE && !eof_ && io_error_ == 0) FailRaw(1002);
     else if (r == WSLAY_ERR_NOMEM) FailRaw(1011);
   }
+}
+
+bool Session::AwaitingCloseReply() const {
+  if (config_.server || ctx_ == nullptr || fd_ < 0 || close_reply_seen_ || recv_code_ != 0 || read_shut_) return false;
+  if (eof_ || io_error_ != 0 || timed_out_ || wslay_event_get_close_received(ctx_)) return false;
+  // wslay reads no more (it or we failed the connection) and our close frame is out
+  bool reading_over = fatal_ || !wslay_event_get_read_enabled(ctx_);
+  bool close_out = (raw_close_sent_ != 0 && !HasUnsentBytes()) || wslay_event_get_close_sent(ctx_);
+  return reading_over && close_out;
+}
+
+void Session::ReadCloseReply(bool readable) {
+  if (HasUnsentBytes() && !FlushBacklog()) return;
+  if (kept_offset_ < kept_input_.size()) {
+    SkipReceived(kept_input_.data() + kept_offset_, kept_input_.size() - kept_offset_);
+    kept_input_ = {};
+    kept_offset_ = 0;
+  }
+  for (int i = 0; readable && i < kMaxReadsPerStep && AwaitingCloseReply(); ++i) {
+    IoResult r = ReadSome(fd_, buffers_->read(), ThreadBuffers::kReadSize);
+    if (r.status == IoStatus::kWouldBlock) break;
+    if (r.status == IoStatus::kEof) {
+      eof_ = true;  // without a close frame: not clean
+    } else if (r.status == IoStatus::kError) {
+      io_error_ = r.error;
+    } else {
+      SkipReceived(buffers_->read(), r.bytes);
+      if (r.bytes < ThreadBuffers::kReadSize) break;
+    }
+  }
+}
+
+void Session::SkipReceived(const uint8_t* data, size_t len) {
+  received_frames_.Feed(data, len, [this](uint8_t opcode) {
+    if (opcode == WSLAY_CONNECTION_CLOSE) close_reply_seen_ = true;
+  });
 }
 
 void Session::SendPhase() {
@@ -392,6 +438,7 @@ ssize_t Session::OnRecv(uint8_t* buf, size_t len) {
   if (kept_offset_ < kept_input_.size()) {
     size_t n = std::min(len, kept_input_.size() - kept_offset_);
     std::memcpy(buf, kept_input_.data() + kept_offset_, n);
+    if (!config_.server) received_frames_.Feed(buf, n, [](uint8_t) {});  // kept in step with wslay's input
     kept_offset_ += n;
     if (kept_offset_ == kept_input_.size()) {
       kept_input_ = {};
@@ -425,6 +472,7 @@ ssize_t Session::OnRecv(uint8_t* buf, size_t len) {
   }
   size_t n = std::min(len, static_cast<size_t>(in_end_ - in_cur_));
   std::memcpy(buf, in_cur_, n);
+  if (!config_.server) received_frames_.Feed(buf, n, [](uint8_t) {});
   in_cur_ += n;
   return static_cast<ssize_t>(n);
 }

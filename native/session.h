@@ -167,6 +167,12 @@ class Session {
   // FailRaw writes the close frame itself, for when wslay can no longer send one.
   void Fail(uint16_t code);
   void FailRaw(uint16_t code);
+  // A client that failed the connection waits for the server's close and its end of TCP (RFC 6455 §7.1.1: the
+  // server closes first), so the closing handshake can complete. wslay reads no more by then: the frames are
+  // followed (received_frames_) and skipped until a close frame has gone by.
+  bool AwaitingCloseReply() const;
+  void ReadCloseReply(bool readable);
+  void SkipReceived(const uint8_t* data, size_t len);
 
   bool HasHeld() const { return held_head_ < held_.size(); }
   // After close() reading goes on while paused, for the peer's close; what arrives meanwhile is not delivered.
@@ -225,6 +231,8 @@ class Session {
   uint16_t fail_code_ = 0;        // the code we failed the connection with
   uint16_t raw_close_sent_ = 0;   // a close frame we wrote ourselves (FailRaw)
   uint16_t recv_code_ = 0;        // the peer's close code, 1005 if it had none, 0 if none arrived
+  bool close_reply_seen_ = false;  // a client: a close frame arrived after wslay had stopped reading
+  FrameCursor received_frames_;    // a client: every byte handed to wslay, then every byte skipped
   std::string recv_reason_;
   std::vector<uint8_t> close_payload_;
   uint64_t close_payload_expected_ = 0;

@@ -15,7 +15,8 @@ export interface CloseInfo {
   code: number;
   /** The reason the peer sent with its close ('' when none). */
   reason: string;
-  /** A close frame went each way and the TCP connection ended without error. */
+  /** A close frame went each way and the TCP connection ended without error. After failing the connection a client
+   *  waits for the server's close (up to `closeTimeout`), a server closes TCP at once (not clean). */
   wasClean: boolean;
   /** The code of the close frame we sent, if one was sent (1005 for a close without a code). */
   sentCode?: number;
