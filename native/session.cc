@@ -233,7 +233,9 @@ int Session::WantedEvents() const {
 }
 
 bool Session::HasPendingInput() const {
-  if (ctx_ == nullptr || fatal_ || AwaitingCloseReply()) return false;
+  if (ctx_ == nullptr) return false;
+  if (AwaitingCloseReply()) return kept_offset_ < kept_input_.size();  // skipped without readiness from the fd
+  if (fatal_) return false;
   if (HasHeld() && !read_paused_) return true;
   return !ReadBlocked() && kept_offset_ < kept_input_.size() && wslay_event_want_read(ctx_);
 }
