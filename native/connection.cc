@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 
 #include "addon_data.h"
@@ -17,9 +18,15 @@ uint32_t GetUint32(Napi::Object options, const char* name, uint32_t fallback) {
   return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : fallback;
 }
 
+// A non-negative number as uint64, saturating: Infinity and anything from 2^64 up become UINT64_MAX (a cast would
+// be undefined behaviour), fractions round up (a threshold of 1.5 bytes means 2), NaN and negatives give 0.
 uint64_t GetUint64(Napi::Object options, const char* name, uint64_t fallback) {
   Napi::Value v = options.Get(name);
-  return v.IsNumber() ? static_cast<uint64_t>(v.As<Napi::Number>().DoubleValue()) : fallback;
+  if (!v.IsNumber()) return fallback;
+  double d = std::ceil(v.As<Napi::Number>().DoubleValue());
+  if (!(d > 0)) return 0;
+  if (d >= 18446744073709551616.0) return UINT64_MAX;
+  return static_cast<uint64_t>(d);
 }
 
 // The bytes of a string, Buffer, TypedArray, DataView or ArrayBuffer. Strings are encoded into `storage`.
@@ -99,6 +106,15 @@ bool GetSmallInt(Napi::Env env, Napi::Value value, uint32_t max, const char* nam
   return true;
 }
 
+// wslay 1.1.1 sends and accepts RSV1 only (its allowed bits are masked to RSV1): RSV2/RSV3 are refused here with
+// a message that says so, rather than as "not negotiated".
+bool CheckRsvSupported(Napi::Env env, uint32_t rsv) {
+  if ((rsv & (WSLAY_RSV2_BIT | WSLAY_RSV3_BIT)) == 0) return true;
+  Napi::RangeError::New(env, "RSV2 and RSV3 are not supported (wslay 1.1.1 handles RSV1 only)")
+      .ThrowAsJavaScriptException();
+  return false;
+}
+
 napi_value MakeBool(napi_env env, bool v) {
   napi_value r = nullptr;
   return napi_get_boolean(env, v, &r) == napi_ok ? r : nullptr;
@@ -165,7 +181,7 @@ Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connec
     Napi::Value level = d.Get("level");
     config.deflate_params.level = level.IsNumber() ? level.As<Napi::Number>().Int32Value() : -1;
     config.deflate_params.memLevel = static_cast<int>(GetUint32(d, "memLevel", 8));
-    config.deflate_threshold = GetUint32(d, "threshold", 1024);
+    config.deflate_threshold = GetUint64(d, "threshold", 1024);  // Infinity: never compress
   }
   close_timeout_ms_ = GetUint32(options, "closeTimeout", 5000);
   message_timeout_ms_ = GetUint32(options, "messageTimeout", 0);
@@ -320,6 +336,7 @@ Napi::Value Connection::Queue(Napi::Env env, Napi::Value data_value, Napi::Value
   if (!GetSmallInt(env, opcode_value, 15, "opcode", &opcode) || !GetSmallInt(env, rsv_value, 7, "rsv", &rsv)) {
     return env.Undefined();
   }
+  if (!CheckRsvSupported(env, rsv)) return env.Undefined();
   if (opcode != WSLAY_TEXT_FRAME && opcode != WSLAY_BINARY_FRAME && opcode != WSLAY_PING && opcode != WSLAY_PONG) {
     Napi::RangeError::New(env, "opcode must be TEXT (1), BINARY (2), PING (9) or PONG (10); use close() to close")
         .ThrowAsJavaScriptException();
@@ -361,6 +378,7 @@ Napi::Value Connection::QueueFragmented(const Napi::CallbackInfo& info) {
   if (!GetSmallInt(env, info[1], 15, "opcode", &opcode) || !GetSmallInt(env, info[2], 7, "rsv", &rsv)) {
     return env.Undefined();
   }
+  if (!CheckRsvSupported(env, rsv)) return env.Undefined();
   if (opcode != WSLAY_TEXT_FRAME && opcode != WSLAY_BINARY_FRAME) {
     Napi::RangeError::New(env, "a fragmented message must be TEXT (1) or BINARY (2)").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -416,7 +434,7 @@ Napi::Value Connection::BufferedAmount(const Napi::CallbackInfo& info) {
 
 Napi::Value Connection::ReadyState(const Napi::CallbackInfo& info) {
   const char* s = "open";
-  if (closed_) s = "closed";
+  if (closed_) s = close_report_ ? "closing" : "closed";  // 'closed' once onClose has fired
   else if (!session_->attached()) s = "connecting";
   else if (session_->IsClosing()) s = "closing";
   return Napi::String::New(info.Env(), s);
@@ -424,6 +442,14 @@ Napi::Value Connection::ReadyState(const Napi::CallbackInfo& info) {
 
 Napi::Value Connection::SetFlow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (closed_ && close_report_) {  // ended with messages held: startRead() delivers them, then onClose
+    if (info[0].IsBoolean()) {
+      bool resume = info[0].As<Napi::Boolean>().Value();
+      session_->SetReadPaused(!resume);
+      if (resume && depth_ == 0) data_->Defer(this);
+    }
+    return env.Undefined();
+  }
   if (!CheckOpen(env)) return env.Undefined();
   if (info[0].IsBoolean()) {
     session_->SetReadPaused(!info[0].As<Napi::Boolean>().Value());
@@ -474,27 +500,31 @@ Napi::Value Connection::Unref(const Napi::CallbackInfo& info) {
 // The event cycle
 
 void Connection::Process(int events) {
-  if (closed_) return;
+  if (closed_ && !close_report_) return;
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  ++depth_;
-  session_->Step((events & UV_READABLE) != 0);
-  --depth_;
-  if (session_->IsOver()) {
-    Finish();
+  if (closed_) {
+    DeliverHeldThenClose();  // startRead() after the end: the held messages, then onClose
   } else {
-    // Input kept in memory (reading paused for pong backpressure, then resumed by the write side in the same
-    // step) gets no readiness from the fd: run it on the next turn.
-    if (session_->HasPendingInput()) data_->Defer(this);
-    UpdatePoll();
-    if (session_->IsClosing() && !close_timer_) StartCloseTimer();  // a peer that never answers or never reads
-    if (message_timeout_ms_ != 0) WatchMessageTime();
-    MaybeFireWaiter();
+    ++depth_;
+    session_->Step((events & UV_READABLE) != 0);
+    --depth_;
+    if (session_->IsOver()) {
+      Finish();
+    } else {
+      // Input kept in memory (reading paused for pong backpressure, then resumed by the write side in the same
+      // step) gets no readiness from the fd: run it on the next turn.
+      if (session_->HasPendingInput()) data_->Defer(this);
+      UpdatePoll();
+      if (session_->IsClosing() && !close_timer_) StartCloseTimer();  // a peer that never answers or never reads
+      if (message_timeout_ms_ != 0) WatchMessageTime();
+      MaybeFireWaiter();
+    }
   }
   // No member access once the self-reference is dropped: the object may be collected from there on.
   napi_callback_scope callback_scope = callback_scope_;
   callback_scope_ = nullptr;
-  if (closed_ && self_ref_) {
+  if (closed_ && !close_report_ && self_ref_) {
     self_ref_ = false;
     ObjectWrap::Unref();
   }
@@ -575,11 +605,23 @@ void Connection::Release() {
 }
 
 void Connection::Finish() {
-  napi_env env = Env();
-  CloseReport r = session_->Report();
+  close_report_.reset(new CloseReport(session_->Report()));
   Release();
   session_->Close();
   waiter_.Reset();
+  DeliverHeldThenClose();
+}
+
+void Connection::DeliverHeldThenClose() {
+  // Messages held by stopRead() came before whatever ended the connection: they go first, when reading resumes,
+  // and onClose after them. Until then the socket is closed, readyState is 'closing' and startRead() still works.
+  ++depth_;  // a startRead() in a held message's callback needs no deferred turn: DeliverHeld goes on
+  session_->DeliverHeld();
+  --depth_;
+  if (session_->HasHeldEvents() && !js_failed_) return;
+  std::unique_ptr<CloseReport> report = std::move(close_report_);
+  const CloseReport& r = *report;
+  napi_env env = Env();
   Napi::FunctionReference on_close = std::move(callbacks_[kOnClose]);
   for (auto& cb : callbacks_) cb.Reset();
   if (on_close.IsEmpty() || js_failed_) return;
@@ -606,6 +648,14 @@ void Connection::Finish() {
 }
 
 void Connection::Abandon(bool say_going_away) {
+  if (closed_ && close_report_) {  // ended, onClose waiting for held messages: no more JS at teardown
+    close_report_.reset();
+    for (auto& cb : callbacks_) cb.Reset();
+    if (self_ref_) {
+      self_ref_ = false;
+      ObjectWrap::Unref();
+    }
+  }
   if (closed_) return;
   Release();
   if (say_going_away) session_->SayGoingAway(1011);

@@ -73,7 +73,8 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   bool CheckOpen(Napi::Env env);
   Napi::Value Queue(Napi::Env env, Napi::Value data, Napi::Value opcode, Napi::Value rsv);
   void ThrowQueueError(Napi::Env env, QueueResult result);
-  void Finish();  // closes everything, then calls onClose
+  void Finish();  // closes everything, then delivers held messages and calls onClose (both maybe later)
+  void DeliverHeldThenClose();
   void Release();
   void UpdatePoll();
   void StartCloseTimer();
@@ -95,6 +96,7 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   uint32_t id_;  // AddonData::Find(id_) == this until destruction
   std::unique_ptr<Session> session_;
   bool closed_ = false;
+  std::unique_ptr<CloseReport> close_report_;  // closed, onClose not fired yet: held messages wait for startRead()
   UvHandle<uv_poll_t> poll_;
   int poll_events_ = -1;  // what poll_ is armed for; -1 = stopped
   UvHandle<uv_timer_t> close_timer_;

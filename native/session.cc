@@ -153,8 +153,6 @@ void Session::Close() {
   for (FragmentSource& s : sources_) host_->ReleaseFragment(s.token);
   sources_.clear();
   lazy_compressed_pending_ = 0;
-  held_ = {};
-  held_head_ = 0;
   ReleaseMessage();
   carry_ = {};
   kept_input_ = {};
@@ -210,7 +208,8 @@ QueueResult Session::Queue(uint8_t opcode, const uint8_t* data, size_t len, uint
   if (r == WSLAY_ERR_INVALID_ARGUMENT) return QueueResult::kInvalidRsv;
   if (r == WSLAY_ERR_NO_MORE_MSG) return QueueResult::kClosing;
   if (r != 0) return QueueResult::kNoMemory;
-  source_starved_ = false;  // a new message may be a control frame that can go out between fragments
+  if (opcode == WSLAY_PONG) ++pongs_unsent_;  // counted like wslay's own pongs: TrackSent sees every pong leave
+  source_starved_ = false;  // a new message wakes a parked source (as startWrite() does)
   return QueueResult::kOk;
 }
 
@@ -221,7 +220,7 @@ QueueResult Session::QueueFragmented(void* token, uint8_t opcode, uint8_t rsv) {
   FragmentSource& source = sources_.back();
   source.owner = this;
   source.token = token;
-  if (compressor_) {
+  if (compressor_ && config_.deflate_threshold != UINT64_MAX) {  // a threshold of Infinity: never compress
     source.compress = true;
     rsv |= WSLAY_RSV1_BIT;  // wslay sets it on the first frame only
   }
@@ -255,6 +254,7 @@ bool Session::RequestClose(uint16_t code, const std::string& reason) {
 
 bool Session::IsOver() const {
   if (ctx_ == nullptr) return true;
+  if (AwaitingCloseReply()) return false;
   if (fatal_ || eof_ || io_error_ != 0 || timed_out_) return true;
   if (fd_ < 0) return false;  // not attached yet
   return !wslay_event_want_read(ctx_) && !wslay_event_want_write(ctx_) && !HasUnsentBytes();
@@ -268,17 +268,24 @@ bool Session::IsClosing() const {
 }
 
 int Session::WantedEvents() const {
-  if (ctx_ == nullptr || fatal_ || fd_ < 0) return 0;
+  if (ctx_ == nullptr || fd_ < 0) return 0;
+  if (AwaitingCloseReply()) return kReadable | (HasUnsentBytes() ? kWritable : 0);
+  if (fatal_) return 0;
   int events = 0;
   if (!ReadBlocked() && wslay_event_want_read(ctx_)) events |= kReadable;
-  if (HasUnsentBytes() || (!SendBlocked() && wslay_event_want_write(ctx_))) events |= kWritable;
+  // A starved source leaves wslay wanting to write; the socket is only worth polling when a frame is half out.
+  if (HasUnsentBytes() || (!SendBlocked() && wslay_event_want_write(ctx_) && (!source_starved_ || send_mid_frame_))) {
+    events |= kWritable;
+  }
   return events;
 }
 
 bool Session::HasPendingInput() const {
-  if (read_paused_ || ctx_ == nullptr || fatal_) return false;
-  if (HasHeld()) return true;
-  return kept_offset_ < kept_input_.size() && !pong_backpressure_ && wslay_event_want_read(ctx_);
+  if (ctx_ == nullptr) return false;
+  if (AwaitingCloseReply()) return kept_offset_ < kept_input_.size();  // skipped without readiness from the fd
+  if (fatal_) return false;
+  if (HasHeld() && !read_paused_) return true;
+  return !ReadBlocked() && kept_offset_ < kept_input_.size() && wslay_event_want_read(ctx_);
 }
 
 bool Session::SendQueueEmpty() const {
@@ -306,7 +313,7 @@ CloseReport Session::Report() const {
     r.code = 1006;
   }
   r.reason = recv_reason_;
-  r.was_clean = close_sent && recv_code_ != 0 && io_error_ == 0;
+  r.was_clean = (close_sent || raw_close_sent_ != 0) && (recv_code_ != 0 || close_reply_seen_) && io_error_ == 0;
   // Frames the user queued and that were not written. wslay's count also holds a close frame it queued by itself
   // (on a failed read, or to fail the connection) or we queued for it; that one is not a message of the user's.
   // Automatic pongs are counted too (wslay does not tell them apart).
@@ -323,7 +330,12 @@ CloseReport Session::Report() const {
 // The event cycle
 
 void Session::Step(bool readable) {
-  if (ctx_ == nullptr || fatal_ || fd_ < 0) return;
+  if (ctx_ == nullptr || fd_ < 0) return;
+  if (AwaitingCloseReply()) {
+    ReadCloseReply(readable);
+    return;
+  }
+  if (fatal_) return;
   try {
     DeliverHeld();
     fd_readable_ = readable;
@@ -355,6 +367,8 @@ void Session::ReadPhase() {
       kept_input_.erase(kept_input_.begin(), kept_input_.begin() + kept_offset_);
       kept_offset_ = 0;
       kept_input_.insert(kept_input_.end(), in_cur_, in_end_);
+    } else if (!config_.server) {
+      SkipReceived(in_cur_, static_cast<size_t>(in_end_ - in_cur_));  // the server's close may be among them
     }
     in_cur_ = in_end_ = nullptr;
   }
@@ -367,6 +381,46 @@ void Session::ReadPhase() {
     if (r == WSLAY_ERR_CALLBACK_FAILURE && !eof_ && io_error_ == 0) FailRaw(1002);
     else if (r == WSLAY_ERR_NOMEM) FailRaw(1011);
   }
+}
+
+bool Session::AwaitingCloseReply() const {
+  if (config_.server || ctx_ == nullptr || fd_ < 0 || close_reply_seen_ || recv_code_ != 0 || read_shut_) return false;
+  if (eof_ || io_error_ != 0 || timed_out_ || wslay_event_get_close_received(ctx_)) return false;
+  // wslay reads no more (it or we failed the connection) and our close frame is out
+  bool reading_over = fatal_ || !wslay_event_get_read_enabled(ctx_);
+  bool close_out = (raw_close_sent_ != 0 && !HasUnsentBytes()) || wslay_event_get_close_sent(ctx_);
+  return reading_over && close_out;
+}
+
+void Session::ReadCloseReply(bool readable) {
+  if (HasUnsentBytes() && !FlushBacklog()) return;
+  if (kept_offset_ < kept_input_.size()) {
+    SkipReceived(kept_input_.data() + kept_offset_, kept_input_.size() - kept_offset_);
+    kept_input_ = {};
+    kept_offset_ = 0;
+  }
+  if (!carry_.empty()) {  // an incomplete control frame held back from wslay: it may begin the server's close
+    SkipReceived(carry_.data(), carry_.size());
+    carry_ = {};
+  }
+  for (int i = 0; readable && i < kMaxReadsPerStep && AwaitingCloseReply(); ++i) {
+    IoResult r = ReadSome(fd_, buffers_->read(), ThreadBuffers::kReadSize);
+    if (r.status == IoStatus::kWouldBlock) break;
+    if (r.status == IoStatus::kEof) {
+      eof_ = true;  // without a close frame: not clean
+    } else if (r.status == IoStatus::kError) {
+      io_error_ = r.error;
+    } else {
+      SkipReceived(buffers_->read(), r.bytes);
+      if (r.bytes < ThreadBuffers::kReadSize) break;
+    }
+  }
+}
+
+void Session::SkipReceived(const uint8_t* data, size_t len) {
+  received_frames_.Feed(data, len, [this](uint8_t opcode) {
+    if (opcode == WSLAY_CONNECTION_CLOSE) close_reply_seen_ = true;
+  });
 }
 
 void Session::SendPhase() {
@@ -382,10 +436,7 @@ void Session::SendPhase() {
       }
     }
     if (io_error_ != 0) break;
-    if (wslay_event_get_queued_msg_count(ctx_) == 0 && !HasUnsentBytes()) {
-      pings_pending_ = 0;
-      pong_backpressure_ = false;
-    }
+    if (wslay_event_get_queued_msg_count(ctx_) == 0) pongs_unsent_ = 0;  // nothing queued: no pong either
     if (close_requested_ && !close_queued_ && wslay_event_get_queued_msg_count(ctx_) == 0) {
       close_queued_ = true;
       // NO_MORE_MSG means a close is already on its way (the peer's echo, or a protocol failure).
@@ -423,6 +474,9 @@ void Session::FailRaw(uint16_t code) {
   fatal_ = true;
   // Write the close frame ourselves, but only between frames and only if no close went out yet.
   if (send_mid_frame_ || wslay_event_get_close_sent(ctx_) || raw_close_sent_ != 0) return;
+  // Frames wslay already handed us in this read (an echo, an automatic pong) are still in the gather buffer: they
+  // go first, or the close frame would overtake them.
+  FlushGather();
   uint8_t frame[8] = {0x88, 0x02};
   size_t n = 2;
   uint8_t payload[2] = {static_cast<uint8_t>(code >> 8), static_cast<uint8_t>(code & 0xff)};
@@ -504,7 +558,10 @@ size_t Session::HandToWslay(const uint8_t* src, size_t avail, uint8_t* buf, size
   // 0: a control frame starts here and is incomplete. wslay always has room for a whole one (its buffer is empty
   // at a frame boundary), so that can only mean the bytes are not here yet; if they are, hand them anyway.
   if (n == 0 && avail > len) n = boundary_.Take(src, len, false);
-  if (n) std::memcpy(buf, src, n);
+  if (n) {
+    std::memcpy(buf, src, n);
+    if (!config_.server) received_frames_.Feed(buf, n, [](uint8_t) {});  // kept in step with wslay's input
+  }
   return n;
 }
 
@@ -519,6 +576,7 @@ ssize_t Session::OnSend(const uint8_t* data, size_t len) {
     std::memcpy(b.gather() + b.gather_used, data, len);
     b.gather_used += len;
     send_mid_frame_ = false;
+    TrackSent(data, len);
     return static_cast<ssize_t>(len);
   }
   // Too much to gather: write what is gathered and this chunk in one syscall, without copying the chunk.
@@ -544,7 +602,15 @@ ssize_t Session::OnSend(const uint8_t* data, size_t len) {
     wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
     return -1;
   }
+  TrackSent(data, taken);
   return static_cast<ssize_t>(taken);
+}
+
+void Session::TrackSent(const uint8_t* data, size_t len) {
+  sent_frames_.Feed(data, len, [this](uint8_t opcode) {
+    if (opcode == WSLAY_PONG && pongs_unsent_ > 0) --pongs_unsent_;
+    if (opcode == WSLAY_CONNECTION_CLOSE) pongs_unsent_ = 0;  // wslay dropped the pongs queued behind it
+  });
 }
 
 void Session::FlushGather() {
@@ -602,6 +668,8 @@ void Session::FinishSource(FragmentSource* source) {
 }
 
 ssize_t Session::OnFragmentRead(FragmentSource* source, uint8_t* buf, size_t len, int* eof) {
+  // Parked: wslay asks only once its control queue is empty, so answering "nothing" lets pongs and a close pass.
+  if (source_starved_) return 0;
   for (;;) {
     // Bytes produced earlier (more than wslay asked for, or compressor output) go first.
     if (source->rest_offset < source->rest.size()) {
@@ -849,10 +917,10 @@ void Session::GatherClosePayload(const uint8_t* data, size_t len) {
 
 void Session::OnMsgRecv(const wslay_event_on_msg_recv_arg* arg) {
   if (arg->opcode == WSLAY_CONNECTION_CLOSE || fail_code_ != 0) return;
-  if (arg->opcode == WSLAY_PING && ++pings_pending_ >= config_.max_pending_pongs) {
-    // wslay queued a pong for each ping; stop reading until they are written, so a peer that pings without
-    // reading meets TCP backpressure instead of growing our queue.
-    pong_backpressure_ = true;
+  if (arg->opcode == WSLAY_PING && !close_queued_ && wslay_event_get_write_enabled(ctx_)) {
+    // wslay queued a pong (it queues none once a close is queued). Past maxPendingPongs unwritten ones reading
+    // stops until some are out, so a peer that pings without reading meets TCP backpressure, not a growing queue.
+    ++pongs_unsent_;
   }
   if (!wslay_is_ctrl_frame(arg->opcode)) {
     // A data message: assembled in message_ (or whole in wslay's buffer); empty without buffering.
@@ -879,7 +947,9 @@ void Session::OnMsgRecv(const wslay_event_on_msg_recv_arg* arg) {
 
 void Session::Deliver(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t opcode, uint16_t status,
                       uint64_t length, const uint8_t* data, size_t len) {
-  if (!host_->CanDeliver()) return;
+  // Paused after close(): we read on only to find the peer's close. Holding what comes before it would let the peer
+  // grow our memory without bound, so it is dropped.
+  if (!host_->CanDeliver() || DiscardingInput()) return;
   if (read_paused_ || HasHeld()) {
     if (buffers_->InjectedFailure(ThreadBuffers::Growth::kOther)) throw std::bad_alloc();  // test hook
     HeldEvent ev{kind, fin, rsv, opcode, status, length, {}};
@@ -891,7 +961,8 @@ void Session::Deliver(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t
 }
 
 void Session::DeliverHeld() {
-  while (HasHeld() && !read_paused_ && fail_code_ == 0 && host_->CanDeliver()) {
+  // Also after a failure: every held event came before the frame that failed the connection.
+  while (HasHeld() && !read_paused_ && host_->CanDeliver()) {
     HeldEvent ev = std::move(held_[held_head_++]);
     DeliverNow(ev.kind, ev.fin, ev.rsv, ev.opcode, ev.status, ev.length, ev.data.data(), ev.data.size());
   }

@@ -22,6 +22,7 @@
 #include "deflate.h"
 #include "frame_boundary.h"
 #include "message_buffer.h"
+#include "frame_cursor.h"
 #include "thread_buffers.h"
 #include "utf8.h"
 
@@ -37,7 +38,7 @@ struct SessionConfig {
   uint64_t max_backpressure = 0;    // queued bytes above which Queue() refuses; 0 = no limit
   bool deflate = false;             // permessage-deflate negotiated: run it natively
   DeflateParams deflate_params;
-  uint32_t deflate_threshold = 1024;
+  uint64_t deflate_threshold = 1024;  // messages shorter than this go uncompressed; UINT64_MAX: never compress
 };
 
 // What a fragmented source returned; `data` stays valid until the next call into the host.
@@ -135,9 +136,13 @@ class Session : private BudgetHolder {
   void FailIncompleteMessage();
 
   CloseReport Report() const;
+  // Events held by a pause arrived before whatever ended the session: they outlive Close(), and the host delivers
+  // them (DeliverHeld, which stops while reading is paused) before it reports the end.
+  bool HasHeldEvents() const { return HasHeld(); }
+  void DeliverHeld();
   // At environment teardown: a best-effort close frame (between frames only), then Close().
   void SayGoingAway(uint16_t code);
-  // Frees the wslay context and closes the fd (the host stops polling it first).
+  // Frees the wslay context and closes the fd (the host stops polling it first). Held events stay.
   void Close();
 
   // wslay callbacks (the static trampolines in session.cc call these).
@@ -169,8 +174,8 @@ class Session : private BudgetHolder {
   void SendPhase();
   void SendFromRecv();
   void FlushGather();
+  void TrackSent(const uint8_t* data, size_t len);
   bool FlushBacklog();
-  void DeliverHeld();
   void Deliver(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t opcode, uint16_t status, uint64_t length,
                const uint8_t* data, size_t len);
   void DeliverNow(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t opcode, uint16_t status,
@@ -188,10 +193,20 @@ class Session : private BudgetHolder {
   // FailRaw writes the close frame itself, for when wslay can no longer send one.
   void Fail(uint16_t code);
   void FailRaw(uint16_t code);
+  // A client that failed the connection waits for the server's close and its end of TCP (RFC 6455 §7.1.1: the
+  // server closes first), so the closing handshake can complete. wslay reads no more by then: the frames are
+  // followed (received_frames_) and skipped until a close frame has gone by.
+  bool AwaitingCloseReply() const;
+  void ReadCloseReply(bool readable);
+  void SkipReceived(const uint8_t* data, size_t len);
 
   bool HasHeld() const { return held_head_ < held_.size(); }
-  bool ReadBlocked() const { return read_paused_ || HasHeld() || pong_backpressure_; }
-  bool SendBlocked() const { return write_paused_ || source_starved_; }
+  // After close() reading goes on while paused, for the peer's close; what arrives meanwhile is not delivered.
+  bool ReadBlocked() const { return ((read_paused_ || HasHeld()) && !close_requested_) || PongBackpressure(); }
+  bool DiscardingInput() const { return read_paused_ && close_requested_; }
+  // Too many pongs wait unwritten behind a peer that does not read: stop reading until some are out.
+  bool PongBackpressure() const { return pongs_unsent_ >= config_.max_pending_pongs; }
+  bool SendBlocked() const { return write_paused_; }
   bool HasUnsentBytes() const { return backlog_offset_ < backlog_.size(); }
 
   const SessionConfig config_;
@@ -220,14 +235,18 @@ class Session : private BudgetHolder {
   // Output: bytes wslay handed us that the socket did not take yet; they go out before anything else.
   std::vector<uint8_t> backlog_;
   size_t backlog_offset_ = 0;
+  // What wslay hands us, frame by frame (TrackSent): wslay says nothing about the pongs it queues and sends by
+  // itself, so the frame boundaries of its output tell us when a pong has left.
+  FrameCursor sent_frames_;
 
   // Flow control
   bool read_paused_ = false;
   bool write_paused_ = false;
   bool read_shut_ = false;          // shutdownRead(): not a sign of closing
-  bool source_starved_ = false;     // a fragmented source returned no data: wait for startWrite or a new message
-  bool pong_backpressure_ = false;  // too many automatic pongs wait behind a peer that does not read
-  uint32_t pings_pending_ = 0;
+  // A fragmented source returned no data: it is not asked again until startWrite() or a new message, but control
+  // frames (pongs, a close) still go out between its frames.
+  bool source_starved_ = false;
+  uint32_t pongs_unsent_ = 0;       // pongs queued (wslay's answers to pings, and ours) whose frames are not out yet
 
   // Close state
   bool eof_ = false;
@@ -242,6 +261,8 @@ class Session : private BudgetHolder {
   uint16_t fail_code_ = 0;        // the code we failed the connection with
   uint16_t raw_close_sent_ = 0;   // a close frame we wrote ourselves (FailRaw)
   uint16_t recv_code_ = 0;        // the peer's close code, 1005 if it had none, 0 if none arrived
+  bool close_reply_seen_ = false;  // a client: a close frame arrived after wslay had stopped reading
+  FrameCursor received_frames_;    // a client: every byte handed to wslay, then every byte skipped
   std::string recv_reason_;
   std::vector<uint8_t> close_payload_;
   uint64_t close_payload_expected_ = 0;

@@ -25,7 +25,8 @@ export interface CloseInfo {
   code: number;
   /** The reason the peer sent with its close ('' when none). */
   reason: string;
-  /** A close frame went each way and the TCP connection ended without error. */
+  /** A close frame went each way and the TCP connection ended without error. After failing the connection a client
+   *  waits for the server's close (up to `closeTimeout`), a server closes TCP at once (not clean). */
   wasClean: boolean;
   /** The code of the close frame we sent, if one was sent (1005 for a close without a code). */
   sentCode?: number;
@@ -93,12 +94,12 @@ export interface WebSocketConnectionOptions {
   messageTimeout?: number;
   /** Most fragments (frames) in one message; more → close 1009. Default 131072. */
   maxFragments?: number;
-  /** Automatic pongs (a count) that may wait unsent before reading pauses (ping floods from peers that do not
-   *  read). Default 1024. */
+  /** Pongs (automatic or queued) that may wait unwritten before reading pauses until some are written (ping floods
+   *  from peers that do not read). Other queued data does not count. Default 1024. */
   maxPendingPongs?: number;
-  /** RSV bits the peer may set, for an extension negotiated by hand (e.g. `RSV1` for permessage-deflate done in
-   *  JS). Default 0: any RSV bit is a protocol error (1002). */
-  allowedRsv?: RsvBits;
+  /** RSV bits the peer may set, for an extension negotiated by hand (`RSV1` for permessage-deflate done in JS):
+   *  0 or `RSV1` (RSV2 and RSV3 are not supported: RangeError). Default 0: any RSV bit is a protocol error (1002). */
+  allowedRsv?: 0 | typeof RSV1;
   /** Refuse new messages while more than this many bytes are queued unsent (a reader slower than we write):
    *  `queueMsg` then returns false and queues nothing. Default: no limit. */
   maxBackpressure?: number;
@@ -146,6 +147,26 @@ export function watchClose(connection: WebSocketConnection, watcher: () => void)
   closeWatchers.set(connection, watcher);
 }
 
+// wslay 1.1.1 keeps only RSV1 of its allowed bits (RSV2/RSV3 frames would still get 1002), so only RSV1 is offered.
+function checkAllowedRsv(value: unknown): number {
+  if (value === undefined) return 0;
+  if (value !== 0 && value !== RSV1) {
+    throw new RangeError(
+      'allowedRsv must be 0 or RSV1 (4): RSV2 and RSV3 are not supported (wslay 1.1.1 handles RSV1 only)',
+    );
+  }
+  return value;
+}
+
+// Bytes from which a message is compressed: any number ≥ 0; Infinity = never compress (fragmented messages too).
+function checkThreshold(deflate: NegotiatedDeflate): number {
+  const t = deflate.threshold ?? 1024;
+  if (typeof t !== 'number' || Number.isNaN(t) || t < 0) {
+    throw new RangeError('perMessageDeflate.threshold must be a number ≥ 0 (Infinity: never compress)');
+  }
+  return t;
+}
+
 /**
  * A WebSocket connection on an already upgraded socket, run by wslay on the loop of the thread that creates it.
  * It stays alive while open even when nothing references it; `onClose` fires exactly once, after the fd is closed.
@@ -182,10 +203,10 @@ export class WebSocketConnection extends native.NativeConnection {
       messageTimeout: options.messageTimeout ?? 0,
       maxFragments: options.maxFragments ?? 1 << 17,
       maxPendingPongs: options.maxPendingPongs ?? 1024,
-      allowedRsv: options.allowedRsv ?? 0,
+      allowedRsv: checkAllowedRsv(options.allowedRsv),
       maxBackpressure: options.maxBackpressure ?? 0,
       deflate: options.perMessageDeflate
-        ? { ...deflateParamsFor(type, options.perMessageDeflate), threshold: options.perMessageDeflate.threshold }
+        ? { ...deflateParamsFor(type, options.perMessageDeflate), threshold: checkThreshold(options.perMessageDeflate) }
         : undefined,
     });
     this.#handle = this._handle();
@@ -248,7 +269,7 @@ export class WebSocketConnection extends native.NativeConnection {
       meta >>> 7,
     );
   }
-  /** Called once, after the fd is closed: `(code, info)`. */
+  /** Called once, after the fd is closed: `(code, info)`; after any messages stopRead() held (see startRead()). */
   get onClose(): OnClose | undefined {
     return this.#onClose;
   }
@@ -308,7 +329,8 @@ export class WebSocketConnection extends native.NativeConnection {
     return queueMsgByHandle(this.#handle, msg, opcode, 0);
   }
 
-  /** Like queueMsg with RSV bits set (default RSV1), for an extension implemented by the caller. */
+  /** Like queueMsg with RSV bits set (default RSV1), for an extension implemented by the caller. Only RSV1 can be
+   *  sent (RSV2/RSV3: RangeError), and only when `allowedRsv` includes it and permessage-deflate was not negotiated. */
   queueMsgEx(msg: MessageData, opcode: MessageOpcode = Opcode.TEXT, rsv: RsvBits = RSV1): boolean {
     return queueMsgByHandle(this.#handle, msg, opcode, rsv);
   }
@@ -328,7 +350,8 @@ export class WebSocketConnection extends native.NativeConnection {
     this._wait(cb);
   }
 
-  /** Starts or stops all I/O, or one direction. stopRead() stops delivery at once, even within one read. */
+  /** Starts or stops all I/O, or one direction. stopRead() stops delivery at once, even within one read; held
+   *  messages are delivered by startRead(), also after the connection ended (onClose then follows them). */
   start(): void {
     this._setFlow(true, true);
   }
@@ -359,8 +382,9 @@ export class WebSocketConnection extends native.NativeConnection {
 
   /**
    * Starts the closing handshake: messages queued before go out first, then the close frame; reading goes on until
-   * the peer's close arrives or `closeTimeout` passes, then the fd is closed and `onClose` fires. Without a code the
-   * close frame has no body. A second call does nothing.
+   * the peer's close arrives or `closeTimeout` passes, then the fd is closed and `onClose` fires. While reading is
+   * paused it still reads the peer's close, dropping the data messages before it. Without a code the close frame has
+   * no body. A second call does nothing.
    */
   close(code?: number, reason?: string | Uint8Array): void {
     this._close(code, closeReasonBytes(code, reason));

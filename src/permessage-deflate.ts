@@ -39,7 +39,8 @@ export interface PerMessageDeflateOptions {
   level?: number;
   /** zlib memLevel, 1..9: memory for the compressor's state against speed and ratio. Default 8. */
   memLevel?: number;
-  /** Messages shorter than this many bytes are sent uncompressed. Default 1024. */
+  /** Messages shorter than this many bytes are sent uncompressed; `Infinity`: nothing is compressed, fragmented
+   *  messages included. Default 1024. */
   threshold?: number;
 }
 
@@ -128,7 +129,7 @@ export function validateDeflateOptions(options: PerMessageDeflateOptions): void 
   checkInt(options.memLevel, 'memLevel', 1, 9);
   const t = options.threshold;
   if (t !== undefined && (typeof t !== 'number' || Number.isNaN(t) || t < 0)) {
-    throw new RangeError('perMessageDeflate.threshold must be a number ≥ 0');
+    throw new RangeError('perMessageDeflate.threshold must be a number ≥ 0 (Infinity: never compress)');
   }
 }
 

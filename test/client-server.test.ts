@@ -118,7 +118,8 @@ describe('our client’s frames on the wire', () => {
     raw = await startRawServer();
     const capture = captureUncaught();
     try {
-      const c = await connectClient(raw.port, { genmask: (len) => Buffer.alloc(len - 1, 1) });
+      // The raw server never answers the client's 1011, which the client waits for until closeTimeout.
+      const c = await connectClient(raw.port, { genmask: (len) => Buffer.alloc(len - 1, 1), closeTimeout: 300 });
       clients.push(c);
       const peer = await raw.nextPeer();
       c.conn.queueMsg('should not go out');

@@ -1,12 +1,14 @@
 // Closing: started by either side, with queued messages going out first, from inside onMsgRecv; argument checks;
 // a second close() is a no-op; methods after onClose throw; closeTimeout when the peer never answers; onClose
-// fires exactly once with (code, info).
+// fires exactly once with (code, info); after our client fails the connection it waits for the server's close and
+// reports a completed handshake as clean.
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Opcode, type CloseInfo } from '../src/index.js';
 import { echo, type Endpoint } from './helpers/endpoint.js';
 import { closeCode, closePayload, encodeFrame } from './helpers/frames.js';
-import { rawClient, type RawPeer } from './helpers/raw-peer.js';
+import { connectClient } from './helpers/client.js';
+import { rawClient, startRawServer, type RawPeer, type RawServer } from './helpers/raw-peer.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { delay, waitFor, within } from './helpers/wait.js';
 import { wsConnect, type WsClient } from './helpers/ws-peer.js';
@@ -261,5 +263,75 @@ describe('onClose', () => {
     expect(args[0][0]).toBe(1000);
     expect((args[0][1] as CloseInfo).code).toBe(1000);
     expect(ep.closes.length).toBe(1);
+  });
+});
+
+describe('wasClean after we fail the connection', () => {
+  let rawServer: RawServer | undefined;
+  afterEach(async () => {
+    await rawServer?.stop();
+    rawServer = undefined;
+  });
+
+  // What a server sends that our client must fail: reserved opcode 3 (wslay: 1002), a 16-bit length under 126
+  // (wslay's frame layer: 1002), invalid UTF-8 (wslay: 1007).
+  const violations: Array<[string, Buffer, number]> = [
+    ['a reserved opcode', encodeFrame({ opcode: 3, payload: 'x' }), 1002],
+    ['a non-minimal length', Buffer.from([0x82, 0x7e, 0x00, 0x05, 1, 2, 3, 4, 5]), 1002],
+    ['invalid UTF-8', encodeFrame({ opcode: Opcode.TEXT, payload: Buffer.from([0xff]) }), 1007],
+  ];
+
+  it.each(violations)('a client failing on %s: the server answers, TCP ends: clean', async (_name, bad, code) => {
+    rawServer = await startRawServer();
+    const ep = await connectClient(rawServer.port, { closeTimeout: 3000 });
+    const peer = await rawServer.nextPeer();
+    peer.send(Buffer.concat([encodeFrame({ opcode: Opcode.TEXT, payload: 'fine' }), bad]));
+    const ours = await peer.waitClose(2000);
+    expect(ours && closeCode(ours)).toBe(code);
+    await delay(50);
+    expect(ep.closes.length, 'the client waits for the server’s close').toBe(0);
+    peer.socket.end(encodeFrame({ opcode: Opcode.CLOSE, payload: closePayload(code) }));
+    const { info } = await within(ep.closed, 2000, 'onClose');
+    expect(info.code).toBe(code);
+    expect(info.sentCode).toBe(code);
+    expect(info.wasClean).toBe(true);
+    expect(info.timedOut).toBeUndefined();
+    expect(ep.messages.map((m) => m.data.toString())).toEqual(['fine']);
+  });
+
+  it('the server ends TCP without answering: not clean, at once', async () => {
+    rawServer = await startRawServer();
+    const ep = await connectClient(rawServer.port, { closeTimeout: 3000 });
+    const peer = await rawServer.nextPeer();
+    peer.send(encodeFrame({ opcode: 3 }));
+    await peer.waitClose(2000);
+    peer.socket.end();
+    const { info } = await within(ep.closed, 1000, 'onClose');
+    expect(info.code).toBe(1002);
+    expect(info.wasClean).toBe(false);
+    expect(info.timedOut).toBeUndefined();
+  });
+
+  it('the server neither answers nor ends TCP: not clean, after closeTimeout', async () => {
+    rawServer = await startRawServer();
+    const ep = await connectClient(rawServer.port, { closeTimeout: 200 });
+    const peer = await rawServer.nextPeer();
+    peer.send(encodeFrame({ opcode: 3 }));
+    await peer.waitClose(2000);
+    const { info } = await within(ep.closed, 2000, 'onClose after closeTimeout');
+    expect(info.code).toBe(1002);
+    expect(info.wasClean).toBe(false);
+    expect(info.timedOut).toBe(true);
+    await peer.waitEnd(1000);
+  });
+
+  it('a server failing the connection closes TCP at once (RFC 6455 §7.1.1): no answer is read, not clean', async () => {
+    const ep = await withRaw();
+    raw!.send(encodeFrame({ opcode: 3, mask: true }));
+    await raw!.waitClose(2000);
+    await raw!.waitEnd(2000);
+    const { info } = await within(ep.closed, 2000, 'onClose');
+    expect(info.code).toBe(1002);
+    expect(info.wasClean).toBe(false);
   });
 });

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 import { Opcode } from '../src/index.js';
 import type { Endpoint } from './helpers/endpoint.js';
-import { clientFrame } from './helpers/frames.js';
+import { clientFrame, closeCode, closePayload } from './helpers/frames.js';
 import { rawFixture } from './helpers/server-fixture.js';
 import { delay, waitFor, within } from './helpers/wait.js';
 
@@ -64,6 +64,116 @@ describe('stopRead / startRead', () => {
     ep.conn.startRead();
     await waitFor(() => ep.messages.length === 3);
     expect(texts(ep)).toEqual(names(3));
+  });
+});
+
+describe('messages held by stopRead() when the connection ends', () => {
+  const badLength = Buffer.from([0x82, 0xfe, 0x00, 0x05, 1, 2, 3, 4, 9, 9, 9, 9, 9]); // a 16-bit length under 126
+  const badUtf8 = clientFrame(Opcode.TEXT, Buffer.from([0x61, 0xff]));
+
+  it.each([
+    ['a framing error (1002)', badLength, 1002],
+    ['invalid UTF-8 (1007)', badUtf8, 1007],
+  ])('survive %s later in the same read: delivered on startRead(), then onClose', async (_name, bad, code) => {
+    const events: string[] = [];
+    const { ep, peer } = await raw.open({
+      onMsgRecv(_r, _o, msg) {
+        events.push(msg.toString());
+        if (msg.toString() === 'm0') this.stopRead();
+      },
+      onClose(c) {
+        events.push(`close ${c}`);
+      },
+    });
+    peer.send(Buffer.concat([burst(3), bad]));
+    const frame = await peer.waitClose(2000);
+    expect(frame && closeCode(frame)).toBe(code);
+    await peer.waitEnd(2000); // the socket is closed at once
+    await delay(100);
+    expect(events).toEqual(['m0']); // still paused: neither the held messages nor onClose
+    expect(ep.conn.readyState).toBe('closing');
+    expect(() => ep.conn.queueMsg('x')).toThrow(/closed/);
+    ep.conn.startRead();
+    const closed = await within(ep.closed, 2000, 'onClose after the held messages');
+    expect(closed.code).toBe(code);
+    expect(events).toEqual(['m0', 'm1', 'm2', `close ${code}`]);
+    expect(ep.conn.readyState).toBe('closed');
+  });
+
+  it('pausing again inside a held message waits for the next startRead()', async () => {
+    const { ep, peer } = await raw.open({
+      onMsgRecv(_r, _o, msg) {
+        if (msg.toString() === 'm0' || msg.toString() === 'm1') this.stopRead();
+      },
+    });
+    peer.send(Buffer.concat([burst(3), clientFrame(Opcode.CLOSE, closePayload(1000))]));
+    await peer.waitEnd(2000);
+    ep.conn.startRead();
+    await waitFor(() => ep.messages.length === 2);
+    await delay(100);
+    expect(ep.closes.length).toBe(0);
+    ep.conn.startRead();
+    const closed = await within(ep.closed, 2000, 'onClose');
+    expect(texts(ep)).toEqual(names(3));
+    expect(closed.code).toBe(1000);
+    expect(closed.info.wasClean).toBe(true);
+  });
+});
+
+describe('close() while reading is paused', () => {
+  it('close() after stopRead() reads the peer’s close: clean 1000, not a timeout; no data delivered', async () => {
+    const { ep, peer } = await raw.open({ closeTimeout: 3000 });
+    ep.conn.stopRead();
+    peer.send(burst(3));
+    await delay(100);
+    expect(ep.messages.length).toBe(0);
+    ep.conn.close(1000, 'done');
+    const ours = await peer.waitClose(2000);
+    expect(ours && closeCode(ours)).toBe(1000);
+    const reply = clientFrame(Opcode.CLOSE, closePayload(1000));
+    peer.send(Buffer.concat([clientFrame(Opcode.TEXT, 'after your close'), reply]));
+    const closed = await within(ep.closed, 2000, 'onClose after the peer’s close');
+    expect(closed.code).toBe(1000);
+    expect(closed.info.wasClean).toBe(true);
+    expect(closed.info.timedOut).toBeUndefined();
+    expect(ep.messages).toEqual([]); // paused: nothing was delivered, the close was still read
+  });
+
+  it('close() with messages held: the handshake completes now; startRead() then delivers them, then onClose', async () => {
+    const { ep, peer } = await raw.open({
+      closeTimeout: 3000,
+      onMsgRecv(_r, _o, msg) {
+        if (msg.toString() === 'm0') this.stopRead();
+      },
+    });
+    peer.send(burst(3));
+    await waitFor(() => ep.messages.length === 1);
+    await delay(50);
+    ep.conn.close(1000); // m1 and m2 are held already; what comes after this is dropped until the peer's close
+    const ours = await peer.waitClose(2000);
+    expect(ours && closeCode(ours)).toBe(1000);
+    peer.send(clientFrame(Opcode.CLOSE, closePayload(1000)));
+    await peer.waitEnd(2000); // the closing handshake did not wait for startRead()
+    expect(texts(ep)).toEqual(['m0']);
+    expect(ep.closes.length).toBe(0);
+    ep.conn.startRead();
+    const closed = await within(ep.closed, 2000, 'onClose');
+    expect(texts(ep)).toEqual(names(3)); // held before close(): delivered, in order, before onClose
+    expect(closed.code).toBe(1000);
+    expect(closed.info.wasClean).toBe(true);
+  });
+
+  it('the same with stop(): the close still goes out and the reply is read', async () => {
+    const { ep, peer } = await raw.open({ closeTimeout: 3000 });
+    ep.conn.stop();
+    ep.conn.close(4000);
+    ep.conn.startWrite();
+    const ours = await peer.waitClose(2000);
+    expect(ours && closeCode(ours)).toBe(4000);
+    peer.send(clientFrame(Opcode.CLOSE, closePayload(4000)));
+    const closed = await within(ep.closed, 2000, 'onClose after the peer’s close');
+    expect(closed.code).toBe(4000);
+    expect(closed.info.wasClean).toBe(true);
   });
 });
 

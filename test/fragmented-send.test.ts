@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { FragmentedStatus, Opcode, RSV1, type FragmentSource } from '../src/index.js';
 import type { Endpoint } from './helpers/endpoint.js';
-import { closeCode, type Frame } from './helpers/frames.js';
+import { clientFrame, closeCode, closePayload, type Frame } from './helpers/frames.js';
 import { rawClient, type RawPeer } from './helpers/raw-peer.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { captureUncaught } from './helpers/uncaught.js';
@@ -208,6 +208,31 @@ describe('an empty DATA chunk', () => {
       [false, 'two'],
       [true, ''],
     ]);
+  });
+
+  it('automatic pongs and the close echo go out while the message is parked, without asking the source', async () => {
+    const ep = await setup();
+    let calls = 0;
+    ep.conn.queueFragmented(() => (calls++, calls === 1 ? ['start', DATA] : ['', DATA]), Opcode.TEXT);
+    await waitFor(() => peer.frames.length === 1);
+    await delay(50);
+    const parked = calls;
+    for (let i = 0; i < 3; i++) {
+      peer.send(clientFrame(Opcode.PING, `ping ${i}`));
+      await waitFor(() => peer.frames.filter((f) => f.opcode === Opcode.PONG).length === i + 1, 2000, `pong ${i}`);
+    }
+    expect(peer.frames.filter((f) => f.opcode === Opcode.PONG).map((f) => f.payload.toString())).toEqual([
+      'ping 0',
+      'ping 1',
+      'ping 2',
+    ]);
+    expect(calls).toBe(parked); // the parked source was not asked again
+    peer.send(clientFrame(Opcode.CLOSE, closePayload(1000, 'bye')));
+    const frame = await peer.waitClose(2000);
+    expect(frame && closeCode(frame)).toBe(1000);
+    const closed = await within(ep.closed, 3000, 'onClose');
+    expect(closed.code).toBe(1000);
+    expect(closed.info.unsentMessages).toBe(1); // the unfinished fragmented message
   });
 
   it('lets a ping go out while the message is parked', async () => {

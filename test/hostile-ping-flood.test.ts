@@ -1,10 +1,12 @@
 // A ping flood from a peer that never reads: every ping makes wslay queue a pong that cannot be written once the
 // peer's receive buffer and ours are full. maxPendingPongs bounds that queue by pausing reading, so while the peer
 // floods for ~2 s the server's queue (queuedCount, bufferedAmount) and RSS stay bounded; when the peer finally reads,
-// the pongs drain and the connection works again.
+// the pongs drain and the connection works again. maxPendingPongs counts pongs not yet written, not pings since the
+// send queue was last empty: a server that keeps streaming (its queue never empties) keeps reading as long as its
+// pongs go out.
 import { describe, expect, it } from 'vitest';
 
-import { Opcode } from '../src/index.js';
+import { FragmentedStatus, Opcode } from '../src/index.js';
 import { clientFrame } from './helpers/frames.js';
 import { rawFixture } from './helpers/server-fixture.js';
 import { delay, waitFor } from './helpers/wait.js';
@@ -76,5 +78,43 @@ describe('ping flood from a peer that never reads', () => {
     expect(maxQueued).toBeLessThanOrEqual(1024 * 8);
     expect(rssBytes() - rssBefore).toBeLessThan(rssBound(64 * MiB));
     expect(ep.conn.readyState).toBe('open');
+  }, 20_000);
+});
+
+describe('pings while the send queue never empties', () => {
+  it('a server streaming to a reader keeps reading after more pings than maxPendingPongs, all answered', async () => {
+    const MAX_PONGS = 4;
+    const PINGS = 3 * MAX_PONGS;
+    const { ep, peer } = await raw.open({ maxPendingPongs: MAX_PONGS });
+    // An endless fragmented message: it stays queued (queuedCount() >= 1) until the test ends it.
+    let streaming = true;
+    const chunk = Buffer.alloc(4096, 0x61);
+    ep.conn.queueFragmented(() => (streaming ? chunk : [chunk, FragmentedStatus.EOF]));
+    // The peer keeps only what matters (pongs, texts), so the stream costs no memory here.
+    let pongs = 0;
+    let streamed = 0;
+    peer.socket.on('data', () => {
+      for (const f of peer.frames) {
+        if (f.opcode === Opcode.PONG) pongs++;
+        else streamed += f.payload.length;
+      }
+      peer.frames.length = 0;
+    });
+    await waitFor(() => streamed > 0, 5000, 'the stream');
+    for (let i = 0; i < PINGS; i++) {
+      peer.send(clientFrame(Opcode.PING, `ping ${i}`));
+      await waitFor(() => pongs === i + 1, 5000, `pong ${i + 1}`);
+      expect(ep.conn.queuedCount(), 'the send queue was never empty').toBeGreaterThanOrEqual(1);
+    }
+    const received: string[] = [];
+    ep.conn.onMsgRecv = (_rsv, opcode, msg) => {
+      if (opcode === Opcode.TEXT) received.push(msg.toString());
+    };
+    peer.send(clientFrame(Opcode.TEXT, 'still reading'));
+    await waitFor(() => received.length === 1, 5000, 'the text after the pings').catch(() => {
+      throw new Error(`the server stopped reading after ${PINGS} answered pings (maxPendingPongs ${MAX_PONGS})`);
+    });
+    expect(received).toEqual(['still reading']);
+    streaming = false;
   }, 20_000);
 });

@@ -129,7 +129,8 @@ describe('constructor options', () => {
       ['closeTimeout', [-1, Infinity, 2 ** 31, '5']],
       ['maxFragments', [0, -3, 2 ** 32, 'many']],
       ['maxPendingPongs', [0, 0.5, 2 ** 32, {}]],
-      ['allowedRsv', [-1, 8, 5, 1.5]],
+      // wslay 1.1.1 keeps only RSV1 of the allowed bits: RSV2 (2) and RSV3 (1) would be accepted and ignored.
+      ['allowedRsv', [-1, 8, 5, 1.5, 1, 2, 3, 6, 7]],
     ];
     for (const [name, values] of cases) {
       for (const value of values) {
@@ -202,6 +203,19 @@ describe('methods of an open connection', () => {
     await open();
     expectError(() => ep.conn.queueMsgEx('x', Opcode.TEXT, 4), RangeError, /rsv has bits that were not negotiated/);
     expectError(() => ep.conn.queueMsgEx('x', Opcode.PING, 4), RangeError, /no RSV bits/);
+    await stillWorks(ep, peer);
+  });
+
+  it('queueMsgEx / queueFragmentedEx with RSV2 or RSV3: a RangeError that says they are not supported', async () => {
+    await open();
+    for (const rsv of [2, 1, 3, 6, 7]) {
+      expectError(() => ep.conn.queueMsgEx('x', Opcode.TEXT, rsv), RangeError, /RSV2 and RSV3 are not supported/);
+      expectError(
+        () => ep.conn.queueFragmentedEx(() => ['x', 0], Opcode.TEXT, rsv),
+        RangeError,
+        /RSV2 and RSV3 are not supported/,
+      );
+    }
     await stillWorks(ep, peer);
   });
 

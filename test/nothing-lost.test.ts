@@ -4,6 +4,8 @@
 //   (b) the peer resets while we hold a big backlog: the counts are > 0 and agree with what the peer received.
 //   (c) the peer stops reading and never answers our close: after closeTimeout the fd is closed; every message the
 //       peer can still read plus the unsent ones is exactly what was queued.
+//   (d) a framing error after messages in the same read: the echo and the automatic pong produced before it go out
+//       before our 1002 close frame, and nothing follows the close.
 import { describe, expect, it } from 'vitest';
 
 import { Opcode } from '../src/index.js';
@@ -119,5 +121,32 @@ describe('nothing lost', () => {
     expect(unsentBytes).toBeGreaterThan((unsentMessages - 1) * SIZE);
     expect(unsentBytes).toBeLessThanOrEqual(unsentMessages * (SIZE + 14));
     expect(peer.frames.some((f) => f.opcode === Opcode.CLOSE)).toBe(false);
+  });
+
+  it.each([
+    ['a 16-bit length under 126', Buffer.from([0x82, 0xfe, 0x00, 0x05, 1, 2, 3, 4, 9, 9, 9, 9, 9])],
+    ['a control frame over 125 bytes', encodeFrame({ opcode: Opcode.PING, payload: Buffer.alloc(126), mask: true })],
+  ])('(d) %s after a message and a ping in the same read: echo and pong first, then 1002', async (_name, bad) => {
+    const { peer, ep } = await raw.open({
+      onMsgRecv(_rsv, opcode, msg) {
+        if (opcode === Opcode.TEXT) this.queueMsg(msg, Opcode.TEXT);
+      },
+    });
+    const text = encodeFrame({ opcode: Opcode.TEXT, payload: 'before the bad frame', mask: true });
+    const ping = encodeFrame({ opcode: Opcode.PING, payload: 'p', mask: true });
+    peer.send(Buffer.concat([text, ping, bad]));
+    const closed = await within(ep.closed, 3000, 'onClose');
+    expect(closed.code).toBe(1002);
+    await peer.waitEnd(3000);
+    const kinds = peer.frames.map((f) => f.opcode);
+    const closeAt = kinds.indexOf(Opcode.CLOSE);
+    expect(closeAt, 'a close frame was sent').toBeGreaterThanOrEqual(0);
+    expect(closeCode(peer.frames[closeAt])).toBe(1002);
+    expect(kinds.slice(closeAt + 1), 'nothing after the close frame').toEqual([]);
+    // Whatever was produced before the failure went out before the close, or is counted unsent.
+    const before = kinds.slice(0, closeAt);
+    expect(before.length + closed.info.unsentMessages).toBe(2);
+    expect(before).toEqual([Opcode.TEXT, Opcode.PONG].slice(0, before.length));
+    expect(closed.info.unsentMessages).toBe(0); // nothing held them back here
   });
 });
