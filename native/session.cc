@@ -554,14 +554,11 @@ ssize_t Session::OnRecv(uint8_t* buf, size_t len) {
 }
 
 size_t Session::HandToWslay(const uint8_t* src, size_t avail, uint8_t* buf, size_t len) {
-  size_t n = boundary_.Take(src, std::min(avail, len));
+  size_t n = received_frames_.Take(src, std::min(avail, len));
   // 0: a control frame starts here and is incomplete. wslay always has room for a whole one (its buffer is empty
   // at a frame boundary), so that can only mean the bytes are not here yet; if they are, hand them anyway.
-  if (n == 0 && avail > len) n = boundary_.Take(src, len, false);
-  if (n) {
-    std::memcpy(buf, src, n);
-    if (!config_.server) received_frames_.Feed(buf, n, [](uint8_t) {});  // kept in step with wslay's input
-  }
+  if (n == 0 && avail > len) n = received_frames_.Take(src, len, false);
+  if (n) std::memcpy(buf, src, n);
   return n;
 }
 

@@ -4,7 +4,7 @@
 //   - our own checks of received close frames (wslay 1.1.1 rejects 1012–1014, accepts a 1-byte body and checks a
 //     reason split across reads from the wrong offset), fragment and pong limits, send backpressure;
 //   - received data messages assembled by us in one buffer (wslay runs without buffering), charged to the thread's
-//     receive budget, with messageTimeout; control frames handed to wslay whole (frame_boundary.h);
+//     receive budget, with messageTimeout; control frames handed to wslay whole (frame_cursor.h);
 //   - permessage-deflate (RFC 7692) in both directions;
 //   - events held while delivery is paused, so stopRead() takes effect at once.
 // No Node and no libuv here: the host (Connection, or the fuzzer) polls the fd, calls Step(), and receives events
@@ -20,7 +20,6 @@
 #include <vector>
 
 #include "deflate.h"
-#include "frame_boundary.h"
 #include "message_buffer.h"
 #include "frame_cursor.h"
 #include "thread_buffers.h"
@@ -227,9 +226,10 @@ class Session : private BudgetHolder {
   const uint8_t* in_end_ = nullptr;
   std::vector<uint8_t> kept_input_;
   size_t kept_offset_ = 0;
-  // Where frames begin in what wslay got, and the start of a control frame that has not arrived whole: it waits
-  // here and goes to wslay with the socket's next bytes, in one piece.
-  FrameBoundary boundary_;
+  // Where frames begin in what wslay got (on a client, then in what is skipped after wslay stopped reading), and the
+  // start of a control frame that has not arrived whole: it waits here and goes to wslay with the socket's next
+  // bytes, in one piece.
+  FrameCursor received_frames_;
   std::vector<uint8_t> carry_;
 
   // Output: bytes wslay handed us that the socket did not take yet; they go out before anything else.
@@ -262,7 +262,6 @@ class Session : private BudgetHolder {
   uint16_t raw_close_sent_ = 0;   // a close frame we wrote ourselves (FailRaw)
   uint16_t recv_code_ = 0;        // the peer's close code, 1005 if it had none, 0 if none arrived
   bool close_reply_seen_ = false;  // a client: a close frame arrived after wslay had stopped reading
-  FrameCursor received_frames_;    // a client: every byte handed to wslay, then every byte skipped
   std::string recv_reason_;
   std::vector<uint8_t> close_payload_;
   uint64_t close_payload_expected_ = 0;
