@@ -35,23 +35,23 @@ export interface UpgradeAgreement {
   deflate: NegotiatedDeflate | undefined;
 }
 
+/** The server's answer to an upgrade request, as bytes to write (latin1) and what they agree. */
+export type UpgradeAnswer =
+  | { ok: false; response: string }
+  | { ok: true; response: string; protocol: string | undefined; deflate: NegotiatedDeflate | undefined };
+
 /**
- * The handshake part of handleUpgrade (and of upgradeForHandoff): validates the request, answering a bad one with
- * 400 (426 for another protocol version) and destroying the socket (→ undefined); otherwise picks the subprotocol,
- * negotiates permessage-deflate and writes the complete 101 response.
+ * The decisions of answerUpgrade without the socket (a pure function, fuzzed by fuzz/handshake-fuzzer.mjs): validates
+ * the request (400, or 426 for another protocol version), picks the subprotocol, negotiates permessage-deflate and
+ * formats the complete response.
+ *
+ * @throws Error when handleProtocols chooses a subprotocol that was not offered; TypeError from the response's
+ *   formatting (an invalid extra header).
  */
-export function answerUpgrade(
-  req: http.IncomingMessage,
-  socket: net.Socket,
-  options: UpgradeHandshakeOptions,
-): UpgradeAgreement | undefined {
+export function planUpgradeAnswer(req: http.IncomingMessage, options: UpgradeHandshakeOptions): UpgradeAnswer {
   const deflateOptions = resolveDeflateOption(options.perMessageDeflate);
   const request = validateUpgradeRequest(req);
-  if (!request.ok) {
-    socket.on('error', () => socket.destroy());
-    socket.end(formatHttpResponse(request.status, request.headers, request.body), () => socket.destroy());
-    return undefined;
-  }
+  if (!request.ok) return { ok: false, response: formatHttpResponse(request.status, request.headers, request.body) };
   let protocol: string | undefined;
   if (options.handleProtocols) {
     const chosen = options.handleProtocols([...request.protocols], req);
@@ -64,15 +64,33 @@ export function answerUpgrade(
     protocol = request.protocols.find((p) => supported.includes(p));
   }
   const deflate = deflateOptions ? negotiateServer(request.extensions, deflateOptions) : null;
-  socket.write(
-    buildUpgradeResponse({
-      key: request.key,
-      protocol,
-      extensions: deflate ? [deflate.response] : undefined,
-      headers: options.headers,
-    }),
-  );
-  return { protocol, deflate: deflate?.negotiated };
+  const response = buildUpgradeResponse({
+    key: request.key,
+    protocol,
+    extensions: deflate ? [deflate.response] : undefined,
+    headers: options.headers,
+  });
+  return { ok: true, response, protocol, deflate: deflate?.negotiated };
+}
+
+/**
+ * The handshake part of handleUpgrade (and of upgradeForHandoff): validates the request, answering a bad one with
+ * 400 (426 for another protocol version) and destroying the socket (→ undefined); otherwise picks the subprotocol,
+ * negotiates permessage-deflate and writes the complete 101 response.
+ */
+export function answerUpgrade(
+  req: http.IncomingMessage,
+  socket: net.Socket,
+  options: UpgradeHandshakeOptions,
+): UpgradeAgreement | undefined {
+  const answer = planUpgradeAnswer(req, options);
+  if (!answer.ok) {
+    socket.on('error', () => socket.destroy());
+    socket.end(answer.response, () => socket.destroy());
+    return undefined;
+  }
+  socket.write(answer.response);
+  return { protocol: answer.protocol, deflate: answer.deflate };
 }
 
 /**
