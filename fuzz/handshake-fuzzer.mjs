@@ -145,7 +145,7 @@ async function setUp() {
     serverMaxWindowBits: bits(r),
     clientMaxWindowBits: bits(r),
   });
-  const KEYS = ['dGhlIHNhbXBsZSBub25jZQ==', 'AQIDBAUGBwgJCgsMDQ4PEA==', hs.generateKey()];
+  const KEYS = ['dGhlIHNhbXBsZSBub25jZQ==', 'AQIDBAUGBwgJCgsMDQ4PEA==', 'x3JJHMbDL1EzLkh9GBhXDw=='];
   const PROTOCOLS = ['chat', 'superchat', 'v1.json', 'mqtt', 'x'];
   const someProtocols = (r) => PROTOCOLS.filter(() => r.chance(0.4));
   const extraHeaders = (r) => {
