@@ -58,6 +58,7 @@ const scripts = {
   starve: [0x62, 0xd0, 0xc4, 0x40, 0x70],    // fragmented message, a starved source, a ping, startWrite, close
   shutdown: [0x55, 0x80, 0x90],              // a message, shutdownRead, shutdownWrite
   peerEof: [0x5a, 0xe0],                     // a message, the peer's EOF
+  closePaused: [0x10, 0x70],                 // stopRead, then close(1000): the peer's close must still be read
 };
 
 let n = 0;

@@ -26,7 +26,13 @@
 //     lower bound also when bytes stayed unsent (off by default: a message whose end was in the session's backlog
 //     when it ended is counted in unsentBytes only, fuzz/known/);
 //   - the close code written is the report's sentCode;
+//   - a close frame among the peer's frames is read (the report has its code) unless the session failed first or
+//     reading was shut down; FUZZ_ORACLE_CLOSE_WHILE_PAUSED=1: also after close() while reading is paused (off by
+//     default: issue 11 item 8);
+//   - FUZZ_ORACLE_FAIL_CODE_AFTER_CLOSE=1: when we fail the connection after close() was called, the report's code
+//     is the code we sent, not 1006 (off by default: a new finding, fuzz/known/);
 //   - FUZZ_ORACLE_CLOSE_ORDER=1: no frame after our close frame (off by default: issue 11 item 4).
+// FUZZ_DEBUG=1 prints what was queued, written and reported.
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -192,10 +198,14 @@ class OutputDecoder {
   bool inflating_ = false;
 };
 
-// Pings in what the peer sent (headers only, up to the first length that cannot be a frame): an upper bound on
-// the pongs wslay can have queued.
-size_t CountPings(const uint8_t* p, size_t n) {
+// What the peer sent, from the frame headers alone (up to the first length that cannot be a frame): the pings (an
+// upper bound on the pongs wslay can have queued) and whether a close frame is among the frames.
+struct PeerFrames {
   size_t pings = 0;
+  bool close = false;
+};
+PeerFrames ScanPeerFrames(const uint8_t* p, size_t n) {
+  PeerFrames frames;
   for (size_t at = 0; n - at >= 2;) {
     uint64_t len = p[at + 1] & 0x7f;
     size_t head = 2;
@@ -210,12 +220,12 @@ size_t CountPings(const uint8_t* p, size_t n) {
       head = 10;
     }
     if (p[at + 1] & 0x80) head += 4;
-    if ((p[at] & 0x0f) == 9) ++pings;
-    if (len > n) break;
+    if (len > n || n - at < head + len) break;  // an incomplete frame: the session cannot have acted on it
+    if ((p[at] & 0x0f) == 9) ++frames.pings;
+    if ((p[at] & 0x0f) == 8) frames.close = true;
     at += head + len;
-    if (at > n) break;
   }
-  return pings;
+  return frames;
 }
 
 class FuzzHost : public SessionHost {
@@ -228,6 +238,11 @@ class FuzzHost : public SessionHost {
   bool starve_next = false;  // the next fragment read returns no data (the source is starved)
   std::vector<Message> queued;  // data messages the session accepted, in queue order
   size_t user_pings = 0;
+  // What the script did
+  bool read_paused = false;
+  bool read_shut = false;
+  bool close_requested = false;
+  uint16_t requested_code = 0;
 
   void QueueData(uint8_t opcode, const uint8_t* data, size_t len, bool fragmented) {
     QueueResult r;
@@ -304,8 +319,14 @@ void Apply(uint8_t op, Session& session, FuzzHost& host, Peer& peer, bool* skip_
   std::string body;
   switch (op >> 4) {
     case 0: break;
-    case 1: session.SetReadPaused(true); break;
-    case 2: session.SetReadPaused(false); break;
+    case 1:
+      session.SetReadPaused(true);
+      host.read_paused = true;
+      break;
+    case 2:
+      session.SetReadPaused(false);
+      host.read_paused = false;
+      break;
     case 3: session.SetWritePaused(true); break;
     case 4: session.SetWritePaused(false); break;
     case 5:
@@ -315,8 +336,14 @@ void Apply(uint8_t op, Session& session, FuzzHost& host, Peer& peer, bool* skip_
       host.QueueData((arg & 1) ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME,
                      reinterpret_cast<const uint8_t*>(body.data()), body.size(), op >> 4 == 6);
       break;
-    case 7: session.RequestClose(kCloseCodes[arg], (arg & 1) ? "bye" : ""); break;
-    case 8: session.ShutdownRead(); break;
+    case 7:
+      if (session.RequestClose(kCloseCodes[arg], (arg & 1) ? "bye" : "")) host.requested_code = kCloseCodes[arg];
+      host.close_requested = true;
+      break;
+    case 8:
+      session.ShutdownRead();
+      host.read_shut = true;
+      break;
     case 9: session.ShutdownWrite(); break;
     case 10: peer.read_size = arg == 0 ? 0 : arg * arg * 31u; break;
     case 11: *skip_read = true; break;
@@ -418,8 +445,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         session.SetReadPaused(false);
       }
     }
-    // The end: the host resumes everything and the peer reads all, until the session has nothing left to write.
-    session.SetReadPaused(false);
+    // The end: the host resumes everything (but reading, after close() while paused: the session must read the
+    // peer's close anyway) and the peer reads all, until the session has nothing left to do.
+    const bool closing_paused = host.close_requested && host.read_paused;
+    if (!closing_paused) session.SetReadPaused(false);
     session.SetWritePaused(false);
     for (int round = 0; round < 256 && !session.IsOver(); ++round) {
       session.Step(true);
@@ -448,12 +477,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (report.unsent_messages < unreceived && (report.unsent_bytes == 0 || Enabled("FUZZ_ORACLE_UNSENT_BACKLOG"))) {
       Violation("unsent count below the messages the peer did not receive", unreceived);
     }
-    const size_t pings = CountPings(input, sent) + host.user_pings;
+    const PeerFrames peer_frames = ScanPeerFrames(input, sent);
+    const size_t pings = peer_frames.pings + host.user_pings;
     const size_t control_unsent = pings > decoder.control_frames ? pings - decoder.control_frames : 0;
     if (report.unsent_messages > unreceived + control_unsent + 1) {
       Violation("unsent count above what the session can still hold", report.unsent_messages);
     }
     if (decoder.close_code > 0 && report.sent_code != decoder.close_code) Violation("sentCode is not the close code written", report.sent_code);
+    // After close(), a failure of the connection (wslay's own 1007 for a bad close reason, say) is reported as
+    // 1006 instead of the code we sent (a new finding, see FUZZ_ORACLE_FAIL_CODE_AFTER_CLOSE in the header).
+    const int written_code = decoder.close_code;
+    const bool failed_after_close = host.close_requested && report.code == 1006 && written_code != host.requested_code &&
+                                    (written_code == 1002 || written_code == 1007 || written_code == 1009 ||
+                                     written_code == 1011);
+    if (failed_after_close && Enabled("FUZZ_ORACLE_FAIL_CODE_AFTER_CLOSE")) {
+      Violation("we failed the connection after close(), and the report says 1006", written_code);
+    }
+    // A close frame among the frames the peer sent is read unless reading was shut down, or the session failed
+    // first (then the code is ours, not 1006).
+    if (peer_frames.close && !host.read_shut && report.code == 1006 && !failed_after_close &&
+        (!closing_paused || Enabled("FUZZ_ORACLE_CLOSE_WHILE_PAUSED"))) {
+      Violation("the peer's close frame was never read", closing_paused);
+    }
     session.Close();  // closes sv[0]
   }
   ::close(sv[1]);
