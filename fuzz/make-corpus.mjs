@@ -94,4 +94,9 @@ for (const [scriptName, script] of Object.entries(scripts)) {
     }
   }
 }
+// A ping that arrives while a fragmented source is starved (one byte a round, so the source starves first).
+for (const server of [true, false]) {
+  write(`starved-source-ping-${server ? 'server' : 'client'}`, [server ? 1 : 0, 0, windows(15, 15), 0],
+    [0xd0, 0x62, 0x00, 0x00], [frame(9, 'x', { masked: server })]);
+}
 console.log(`wrote ${n} seeds to ${out}`);

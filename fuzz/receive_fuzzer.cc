@@ -29,6 +29,8 @@
 //   - a close frame among the peer's frames is read (the report has its code) unless the session failed first or
 //     reading was shut down; FUZZ_ORACLE_CLOSE_WHILE_PAUSED=1: also after close() while reading is paused (off by
 //     default: issue 11 item 8);
+//   - every ping read gets its pong, unless a close or a failure intervened or writing was shut down;
+//     FUZZ_ORACLE_PONGS_WHILE_STARVED=1: also while a fragmented source is starved (off by default: item 6);
 //   - FUZZ_ORACLE_FAIL_CODE_AFTER_CLOSE=1: when we fail the connection after close() was called, the report's code
 //     is the code we sent, not 1006 (off by default: a new finding, fuzz/known/);
 //   - FUZZ_ORACLE_CLOSE_ORDER=1: no frame after our close frame (off by default: issue 11 item 4).
@@ -92,6 +94,7 @@ class OutputDecoder {
 
   std::vector<Message> messages;  // complete data messages, inflated
   size_t control_frames = 0;      // pings and pongs
+  size_t pongs = 0;
   bool close_seen = false;
   int close_code = -1;            // -1: no close frame; 0: one without a code
 
@@ -136,6 +139,7 @@ class OutputDecoder {
         close_seen = true;
       } else if (opcode == 9 || opcode == 10) {
         ++control_frames;
+        if (opcode == 10) ++pongs;
       } else {
         Violation("reserved control opcode", opcode);
       }
@@ -243,6 +247,10 @@ class FuzzHost : public SessionHost {
   bool read_shut = false;
   bool close_requested = false;
   uint16_t requested_code = 0;
+  bool write_paused = false;
+  bool write_shut = false;
+  bool starved = false;       // a source returned no data at least once
+  size_t pings_received = 0;  // delivered to the host: wslay queued a pong for each
 
   void QueueData(uint8_t opcode, const uint8_t* data, size_t len, bool fragmented) {
     QueueResult r;
@@ -259,6 +267,7 @@ class FuzzHost : public SessionHost {
   bool Wants(Event) override { return true; }
 
   void OnMessage(uint8_t, uint8_t opcode, const uint8_t* data, size_t len, uint16_t) override {
+    if (opcode == WSLAY_PING) ++pings_received;
     if (opcode != WSLAY_TEXT_FRAME && opcode != WSLAY_BINARY_FRAME) return;
     if (echo) QueueData(opcode, data, len, fragmented_echo);
     if (pause_in_callbacks) {
@@ -274,6 +283,7 @@ class FuzzHost : public SessionHost {
   FragmentChunk ReadFragment(void* token, size_t len) override {
     if (starve_next) {
       starve_next = false;
+      starved = true;
       return {FragmentChunk::kData, nullptr, 0};
     }
     auto* rest = static_cast<std::string*>(token);
@@ -327,8 +337,14 @@ void Apply(uint8_t op, Session& session, FuzzHost& host, Peer& peer, bool* skip_
       session.SetReadPaused(false);
       host.read_paused = false;
       break;
-    case 3: session.SetWritePaused(true); break;
-    case 4: session.SetWritePaused(false); break;
+    case 3:
+      session.SetWritePaused(true);
+      host.write_paused = true;
+      break;
+    case 4:
+      session.SetWritePaused(false);
+      host.write_paused = false;
+      break;
     case 5:
     case 6:
       body.resize(op >> 4 == 5 ? arg * arg * 67u : (arg + 1) * 1021u);
@@ -344,7 +360,10 @@ void Apply(uint8_t op, Session& session, FuzzHost& host, Peer& peer, bool* skip_
       session.ShutdownRead();
       host.read_shut = true;
       break;
-    case 9: session.ShutdownWrite(); break;
+    case 9:
+      session.ShutdownWrite();
+      host.write_shut = true;
+      break;
     case 10: peer.read_size = arg == 0 ? 0 : arg * arg * 31u; break;
     case 11: *skip_read = true; break;
     case 12: {
@@ -445,11 +464,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         session.SetReadPaused(false);
       }
     }
-    // The end: the host resumes everything (but reading, after close() while paused: the session must read the
-    // peer's close anyway) and the peer reads all, until the session has nothing left to do.
+    // The end: the host resumes what it paused (not reading after close() while paused: the session must read the
+    // peer's close anyway; a starved source stays starved: control frames must flow past it) and the peer reads
+    // all, until the session has nothing left to do.
     const bool closing_paused = host.close_requested && host.read_paused;
     if (!closing_paused) session.SetReadPaused(false);
-    session.SetWritePaused(false);
+    if (host.write_paused) session.SetWritePaused(false);
     for (int round = 0; round < 256 && !session.IsOver(); ++round) {
       session.Step(true);
       peer.Read(true);
@@ -484,6 +504,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Violation("unsent count above what the session can still hold", report.unsent_messages);
     }
     if (decoder.close_code > 0 && report.sent_code != decoder.close_code) Violation("sentCode is not the close code written", report.sent_code);
+    // Every ping read got its pong, when nothing closed, failed or stopped writing.
+    if (!decoder.close_seen && report.sent_code == 0 && report.code == 1006 && !host.close_requested &&
+        !host.write_shut && !peer.write_shut && decoder.pongs != host.pings_received &&
+        (!host.starved || Enabled("FUZZ_ORACLE_PONGS_WHILE_STARVED"))) {
+      Violation("pings read without their pong written", host.pings_received - decoder.pongs);
+    }
     // After close(), a failure of the connection (wslay's own 1007 for a bad close reason, say) is reported as
     // 1006 instead of the code we sent (a new finding, see FUZZ_ORACLE_FAIL_CODE_AFTER_CLOSE in the header).
     const int written_code = decoder.close_code;
