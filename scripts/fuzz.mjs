@@ -55,9 +55,11 @@ function runNative(budget) {
     writeFileSync(log, output);
     const artifact = /Test unit written to (\S+)/.exec(output)?.[1] ?? [...output.matchAll(/Running: (\S+)/g)].at(-1)?.[1];
     console.log(`fuzz: receive_fuzzer: ${what}${artifact ? `, input ${artifact}` : ''} (log: ${log})`);
+    // What tripped and where: the oracle's or sanitizer's message, and the stack frames in our code.
     const lines = output.split('\n');
-    const first = lines.findIndex((l) => /receive_fuzzer oracle|ERROR: |runtime error|SUMMARY/.test(l));
-    console.log(lines.slice(Math.max(0, first), first + 16).join('\n'));
+    const first = Math.max(0, lines.findIndex((l) => /receive_fuzzer oracle|ERROR: |runtime error/.test(l)));
+    const ours = (l) => !/^\s+#\d+ /.test(l) || /\/(native|fuzz)\//.test(l);
+    console.log(lines.slice(first, first + 40).filter(ours).slice(0, 12).join('\n'));
     return false;
   };
 
