@@ -58,7 +58,7 @@ function runNative(budget) {
     // What tripped and where: the oracle's or sanitizer's message, and the stack frames in our code.
     const lines = output.split('\n');
     const first = Math.max(0, lines.findIndex((l) => /receive_fuzzer oracle|ERROR: |runtime error/.test(l)));
-    const ours = (l) => !/^\s+#\d+ /.test(l) || /\/(native|fuzz)\//.test(l);
+    const ours = (l) => !/^\s+#\d+ /.test(l) || /\/(native|fuzz)\/\w+\.(cc|h):\d+/.test(l);
     console.log(lines.slice(first, first + 40).filter(ours).slice(0, 12).join('\n'));
     return false;
   };
