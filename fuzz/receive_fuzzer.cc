@@ -19,7 +19,8 @@
 // Oracles (a violation aborts with a message):
 //   - the session writes valid frames (opcodes, masking for its role, control frames whole and <= 125 bytes,
 //     minimal lengths, RSV1 only on the first frame of a compressed message, continuations in order);
-//   - compressed messages inflate with the negotiated window (and, without context takeover, with a reset inflater);
+//   - compressed messages inflate with the negotiated window (and, without context takeover, with a reset inflater;
+//     the script's messages repeat at distances of 2^8..2^15 bytes, so a larger window than negotiated shows);
 //   - the data messages written are the messages queued, in queue order, byte for byte;
 //   - the report's unsent count is at least the queued data messages the peer did not receive completely, and at
 //     most that plus the pings and the close frame the session may still hold; FUZZ_ORACLE_UNSENT_BACKLOG=1: the
@@ -179,7 +180,9 @@ class OutputDecoder {
     std::string out;
     strm_.next_in = reinterpret_cast<Bytef*>(&in[0]);
     strm_.avail_in = static_cast<uInt>(in.size());
-    uint8_t chunk[16384];
+    // zlib lets a distance reach back over the window plus what this inflate() call has written so far: small
+    // calls keep that slack to 16 bytes, so a compressor using a larger window than negotiated is caught.
+    uint8_t chunk[16];
     do {
       strm_.next_out = chunk;
       strm_.avail_out = sizeof chunk;
@@ -349,8 +352,12 @@ void Apply(uint8_t op, Session& session, FuzzHost& host, Peer& peer, bool* skip_
       break;
     case 5:
     case 6:
-      body.resize(op >> 4 == 5 ? arg * arg * 67u : (arg + 1) * 1021u);
-      for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + (i * 7 + arg) % 26);
+      // Letters repeating with a period of 2^8..2^15 (+17) bytes: the only matches a compressor finds lie that far
+      // back, so a window larger than negotiated shows up when the decoder inflates with the negotiated one.
+      body.resize(op >> 4 == 5 ? arg * arg * 67u : (arg + 1) * 2039u);
+      for (size_t i = 0, period = (size_t{1} << (8 + (arg & 7))) + 17; i < body.size(); ++i) {
+        body[i] = static_cast<char>('a' + ((i % period) * 2654435761u >> 7) % 26);
+      }
       host.QueueData((arg & 1) ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME,
                      reinterpret_cast<const uint8_t*>(body.data()), body.size(), op >> 4 == 6);
       break;
