@@ -6,7 +6,8 @@
 //     seeds in fuzz/corpus/ (fuzz/make-corpus.mjs), new inputs in build/fuzz/corpus/, crashes and the full log in
 //     build/fuzz/;
 //   - handshake-fuzzer (fuzz/handshake-fuzzer.mjs over dist/), the rest.
-// Prints one closing line per target; on a finding, where it is and the end of the log. FUZZ_ORACLE_*=1 enable
+// A libFuzzer input running over 20 s counts as a finding (a hang). Prints one closing line per target; on a
+// finding, its message, our stack frames and where the input and the log are. FUZZ_ORACLE_*=1 enable
 // oracles that are off until known bugs are fixed (see the fuzzers' headers).
 // Needs clang with its runtime (Debian: clang-14 libclang-rt-14-dev), zlib1g-dev and libwslay-dev.
 import { spawnSync } from 'node:child_process';
@@ -76,7 +77,7 @@ function runNative(budget) {
 
   const r = spawnSync(
     binary,
-    [`-max_total_time=${budget}`, '-max_len=80000', '-rss_limit_mb=2048', '-print_final_stats=1',
+    [`-max_total_time=${budget}`, '-max_len=80000', '-rss_limit_mb=2048', '-timeout=20', '-print_final_stats=1',
       `-artifact_prefix=${outDir}/`, join(outDir, 'corpus'), join(root, 'fuzz', 'corpus')],
     { cwd: root, env, encoding: 'utf8', maxBuffer: 1 << 28 },
   );
