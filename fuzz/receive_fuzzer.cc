@@ -37,6 +37,7 @@
 //   - FUZZ_ORACLE_CLOSE_ORDER=1: no frame after our close frame (off by default: issue 11 item 4).
 // FUZZ_DEBUG=1 prints what was queued, written and reported.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -391,6 +392,15 @@ void Apply(uint8_t op, Session& session, FuzzHost& host, Peer& peer, bool* skip_
   }
 }
 
+// Whether a poll handle on the session's fd would fire now: what it wants, and the socket ready for it (readable
+// includes EOF).
+bool HasWork(const Session& session, int fd) {
+  if (session.HasPendingInput() || (session.WantedEvents() & Session::kWritable)) return true;
+  if (!(session.WantedEvents() & Session::kReadable)) return false;
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP)) != 0;
+}
+
 void SetSendBuffer(int fd, int bytes) { ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes); }
 
 }  // namespace
@@ -457,8 +467,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (sent < input_len && !peer.write_shut) {
         ssize_t n = ::write(sv[1], input + sent, std::min(chunk, input_len - sent));
         if (n > 0) sent += static_cast<size_t>(n);
-      } else if (!scripted && round > 0 && !session.HasPendingInput() &&
-                 !(session.WantedEvents() & Session::kWritable)) {
+      } else if (!scripted && round > 0 && !HasWork(session, sv[0])) {
         if (host.paused) {
           host.paused = false;
           session.SetReadPaused(false);
@@ -482,7 +491,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (int round = 0; round < 256 && !session.IsOver(); ++round) {
       session.Step(true);
       peer.Read(true);
-      if (!session.HasPendingInput() && !(session.WantedEvents() & Session::kWritable)) break;
+      if (!HasWork(session, sv[0])) break;
     }
     peer.Read(true);
     wslay_node::CloseReport report = session.Report();
