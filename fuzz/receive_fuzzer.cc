@@ -28,7 +28,7 @@
 //     when it ended is counted in unsentBytes only, fuzz/known/);
 //   - the close code written is the report's sentCode;
 //   - a close frame among the peer's frames is read (the report has its code) unless the session failed first or
-//     reading was shut down; FUZZ_ORACLE_CLOSE_WHILE_PAUSED=1: also after close() while reading is paused (off by
+//     reading or writing was shut down; FUZZ_ORACLE_CLOSE_WHILE_PAUSED=1: also after close() while reading is paused (off by
 //     default: issue 11 item 8);
 //   - every ping read gets its pong, unless a close or a failure intervened or writing was shut down;
 //     FUZZ_ORACLE_PONGS_WHILE_STARVED=1: also while a fragmented source is starved (off by default: item 6);
@@ -538,8 +538,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Violation("we failed the connection after close(), and the report says 1006", written_code);
     }
     // A close frame among the frames the peer sent is read unless reading was shut down, or the session failed
-    // first (then the code is ours, not 1006).
-    if (peer_frames.close && !host.read_shut && report.code == 1006 && !failed_after_close &&
+    // first (then the code is ours, not 1006; with writing shut down a failure leaves no code).
+    if (peer_frames.close && !host.read_shut && !host.write_shut && report.code == 1006 && !failed_after_close &&
         (!closing_paused || Enabled("FUZZ_ORACLE_CLOSE_WHILE_PAUSED"))) {
       Violation("the peer's close frame was never read", closing_paused);
     }
