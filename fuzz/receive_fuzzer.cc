@@ -182,8 +182,8 @@ class OutputDecoder {
     strm_.next_in = reinterpret_cast<Bytef*>(&in[0]);
     strm_.avail_in = static_cast<uInt>(in.size());
     // zlib lets a distance reach back over the window plus what this inflate() call has written so far: small
-    // calls keep that slack to 16 bytes, so a compressor using a larger window than negotiated is caught.
-    uint8_t chunk[16];
+    // calls keep that slack to 64 bytes, so a compressor using a larger window than negotiated is caught.
+    uint8_t chunk[64];
     do {
       strm_.next_out = chunk;
       strm_.avail_out = sizeof chunk;
@@ -329,6 +329,17 @@ struct Peer {
 constexpr uint16_t kCloseCodes[16] = {1000, 1001, 1003, 1008, 1012, 1013, 1014, 1010,
                                       3000, 3001, 3999, 4000, 4001, 4500, 4998, 4999};
 
+// The repeating unit of the host's messages: 2^(8 + k) + 100 pseudo-random letters.
+const std::string& RepeatUnit(int k) {
+  static std::string units[8];
+  std::string& unit = units[k];
+  if (unit.empty()) {
+    unit.resize((size_t{1} << (8 + k)) + 100);
+    for (size_t i = 0; i < unit.size(); ++i) unit[i] = static_cast<char>('a' + (i * 2654435761u >> 7) % 26);
+  }
+  return unit;
+}
+
 // One script byte: the high nibble picks the action, the low nibble is its argument.
 void Apply(uint8_t op, Session& session, FuzzHost& host, Peer& peer, bool* skip_read) {
   const uint8_t arg = op & 15;
@@ -353,11 +364,14 @@ void Apply(uint8_t op, Session& session, FuzzHost& host, Peer& peer, bool* skip_
       break;
     case 5:
     case 6:
-      // Letters repeating with a period of 2^8..2^15 (+17) bytes: the only matches a compressor finds lie that far
+      // Letters repeating with a period of 2^8..2^15 (+100) bytes: the only matches a compressor finds lie that far
       // back, so a window larger than negotiated shows up when the decoder inflates with the negotiated one.
       body.resize(op >> 4 == 5 ? arg * arg * 67u : (arg + 1) * 2039u);
-      for (size_t i = 0, period = (size_t{1} << (8 + (arg & 7))) + 17; i < body.size(); ++i) {
-        body[i] = static_cast<char>('a' + ((i % period) * 2654435761u >> 7) % 26);
+      for (size_t at = 0; at < body.size();) {
+        const std::string& unit = RepeatUnit(arg & 7);
+        size_t n = std::min(unit.size(), body.size() - at);
+        std::memcpy(&body[at], unit.data(), n);
+        at += n;
       }
       host.QueueData((arg & 1) ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME,
                      reinterpret_cast<const uint8_t*>(body.data()), body.size(), op >> 4 == 6);
