@@ -27,9 +27,9 @@
 //     lower bound also when bytes stayed unsent (off by default: a message whose end was in the session's backlog
 //     when it ended is counted in unsentBytes only, fuzz/known/);
 //   - the close code written is the report's sentCode;
-//   - a close frame among the peer's frames is read (the report has its code) unless the session failed first or
-//     reading or writing was shut down; FUZZ_ORACLE_CLOSE_WHILE_PAUSED=1: also after close() while reading is paused (off by
-//     default: issue 11 item 8);
+//   - a valid close frame among the peer's frames is read (the report has its code) unless the session failed
+//     first or reading or writing was shut down; after close() only with FUZZ_ORACLE_FAIL_CODE_AFTER_CLOSE=1, and
+//     after close() while reading is paused with FUZZ_ORACLE_CLOSE_WHILE_PAUSED=1 (off by default: issue 11 item 8);
 //   - every ping read gets its pong, unless a close or a failure intervened or writing was shut down;
 //     FUZZ_ORACLE_PONGS_WHILE_STARVED=1: also while a fragmented source is starved (off by default: item 6);
 //   - FUZZ_ORACLE_FAIL_CODE_AFTER_CLOSE=1: when we fail the connection after close() was called, the report's code
@@ -207,13 +207,16 @@ class OutputDecoder {
 };
 
 // What the peer sent, from the frame headers alone (up to the first length that cannot be a frame): the pings (an
-// upper bound on the pongs wslay can have queued) and whether a close frame is among the frames.
+// upper bound on the pongs wslay can have queued) and whether a close frame follows frames whose headers are all
+// valid (FIN, RSV, opcode, masking, control lengths; the payloads are not checked).
 struct PeerFrames {
   size_t pings = 0;
-  bool close = false;
+  bool valid_close = false;
 };
-PeerFrames ScanPeerFrames(const uint8_t* p, size_t n) {
+PeerFrames ScanPeerFrames(const uint8_t* p, size_t n, bool masked, bool deflate) {
   PeerFrames frames;
+  bool valid = true;
+  bool in_message = false;
   for (size_t at = 0; n - at >= 2;) {
     uint64_t len = p[at + 1] & 0x7f;
     size_t head = 2;
@@ -221,16 +224,27 @@ PeerFrames ScanPeerFrames(const uint8_t* p, size_t n) {
       if (n - at < 4) break;
       len = uint64_t{p[at + 2]} << 8 | p[at + 3];
       head = 4;
+      valid = valid && len >= 126;
     } else if (len == 127) {
       if (n - at < 10) break;
       len = 0;
       for (int i = 2; i < 10; ++i) len = len << 8 | p[at + i];
       head = 10;
+      valid = valid && len >= 65536 && !(len >> 63);
     }
     if (p[at + 1] & 0x80) head += 4;
     if (len > n || n - at < head + len) break;  // an incomplete frame: the session cannot have acted on it
-    if ((p[at] & 0x0f) == 9) ++frames.pings;
-    if ((p[at] & 0x0f) == 8) frames.close = true;
+    const uint8_t opcode = p[at] & 0x0f;
+    const bool fin = p[at] & 0x80, rsv1 = p[at] & 0x40;
+    valid = valid && (p[at] & 0x30) == 0 && bool(p[at + 1] & 0x80) == masked;
+    if (opcode >= 8) {
+      valid = valid && fin && !rsv1 && len <= 125 && len != 1 && opcode <= 10;
+    } else {
+      valid = valid && opcode <= 2 && (opcode == 0) == in_message && (!rsv1 || (deflate && opcode != 0));
+      in_message = !fin;
+    }
+    if (opcode == 9) ++frames.pings;
+    if (opcode == 8 && valid) frames.valid_close = true;
     at += head + len;
   }
   return frames;
@@ -529,7 +543,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (report.unsent_messages < unreceived && (report.unsent_bytes == 0 || Enabled("FUZZ_ORACLE_UNSENT_BACKLOG"))) {
       Violation("unsent count below the messages the peer did not receive", unreceived);
     }
-    const PeerFrames peer_frames = ScanPeerFrames(input, sent);
+    const PeerFrames peer_frames = ScanPeerFrames(input, sent, config.server, config.deflate);
     const size_t pings = peer_frames.pings + host.user_pings;
     const size_t control_unsent = pings > decoder.control_frames ? pings - decoder.control_frames : 0;
     if (report.unsent_messages > unreceived + control_unsent + 1) {
@@ -551,10 +565,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (failed_after_close && Enabled("FUZZ_ORACLE_FAIL_CODE_AFTER_CLOSE")) {
       Violation("we failed the connection after close(), and the report says 1006", written_code);
     }
-    // A close frame among the frames the peer sent is read unless reading was shut down, or the session failed
-    // first (then the code is ours, not 1006; with writing shut down a failure leaves no code).
-    if (peer_frames.close && !host.read_shut && !host.write_shut && report.code == 1006 && !failed_after_close &&
-        (!closing_paused || Enabled("FUZZ_ORACLE_CLOSE_WHILE_PAUSED"))) {
+    // A valid close frame among the peer's frames is read unless reading or writing was shut down or the session
+    // failed first (then the code is ours, not 1006). After close() a failure is reported as 1006 (the finding
+    // above), so that case waits for FUZZ_ORACLE_FAIL_CODE_AFTER_CLOSE; close() while paused for item 8; a starved
+    // source keeps the failure's close frame from going out (item 6).
+    const bool close_check = !host.close_requested ? true
+                             : closing_paused      ? Enabled("FUZZ_ORACLE_CLOSE_WHILE_PAUSED")
+                                                   : Enabled("FUZZ_ORACLE_FAIL_CODE_AFTER_CLOSE");
+    if (peer_frames.valid_close && close_check && !host.read_shut && !host.write_shut && report.code == 1006 &&
+        !failed_after_close && (!host.starved || Enabled("FUZZ_ORACLE_PONGS_WHILE_STARVED"))) {
       Violation("the peer's close frame was never read", closing_paused);
     }
     session.Close();  // closes sv[0]
