@@ -44,6 +44,44 @@ export interface UpgradeAgreement {
   deflate: NegotiatedDeflate | undefined;
 }
 
+/** The server's answer to an upgrade request, as bytes to write (latin1) and what they agree. */
+export type UpgradeAnswer =
+  | { ok: false; response: string }
+  | { ok: true; response: string; protocol: string | undefined; deflate: NegotiatedDeflate | undefined };
+
+/**
+ * The decisions of answerUpgrade without the socket (a pure function, fuzzed by fuzz/handshake-fuzzer.mjs): validates
+ * the request (400, or 426 for another protocol version), picks the subprotocol, negotiates permessage-deflate and
+ * formats the complete response.
+ *
+ * @throws Error when handleProtocols chooses a subprotocol that was not offered; TypeError from the response's
+ *   formatting (an invalid extra header).
+ */
+export function planUpgradeAnswer(req: http.IncomingMessage, options: UpgradeHandshakeOptions): UpgradeAnswer {
+  const deflateOptions = resolveDeflateOption(options.perMessageDeflate);
+  const request = validateUpgradeRequest(req);
+  if (!request.ok) return { ok: false, response: formatHttpResponse(request.status, request.headers, request.body) };
+  let protocol: string | undefined;
+  if (options.handleProtocols) {
+    const chosen = options.handleProtocols([...request.protocols], req);
+    if (typeof chosen === 'string') {
+      if (!request.protocols.includes(chosen)) throw new Error(`handleProtocols chose ${chosen}, which was not offered`);
+      protocol = chosen;
+    }
+  } else if (options.protocols) {
+    const supported = options.protocols;
+    protocol = request.protocols.find((p) => supported.includes(p));
+  }
+  const deflate = deflateOptions ? negotiateServer(request.extensions, deflateOptions) : null;
+  const response = buildUpgradeResponse({
+    key: request.key,
+    protocol,
+    extensions: deflate ? [deflate.response] : undefined,
+    headers: options.headers,
+  });
+  return { ok: true, response, protocol, deflate: deflate?.negotiated };
+}
+
 // A bad option is refused before anything is written: the socket is destroyed and the error thrown.
 function refuseBadOptions<T>(socket: stream.Duplex, check: () => T): T {
   try {
@@ -76,42 +114,15 @@ function negotiate(
   options: UpgradeHandshakeOptions,
 ): UpgradeAgreement | undefined {
   // Before any byte is written: a socket that cannot be taken over (TLS) would get a 101 and then nothing.
-  try {
-    checkSocket(socket);
-  } catch (err) {
-    socket.destroy();
-    throw err;
-  }
-  const deflateOptions = resolveDeflateOption(options.perMessageDeflate);
-  const request = validateUpgradeRequest(req);
-  if (!request.ok) {
-    refuse(socket, formatHttpResponse(request.status, request.headers, request.body));
+  refuseBadOptions(socket, () => checkSocket(socket));
+  // Whatever fails here (handleProtocols throwing or choosing what was not offered) fails before the 101.
+  const answer = refuseBadOptions(socket, () => planUpgradeAnswer(req, options));
+  if (!answer.ok) {
+    refuse(socket, answer.response);
     return undefined;
   }
-  // Whatever fails here (handleProtocols throwing or choosing what was not offered) fails before the 101.
-  const { protocol, deflate, response } = refuseBadOptions(socket, () => {
-    let chosen: string | undefined;
-    if (options.handleProtocols) {
-      const pick = options.handleProtocols([...request.protocols], req);
-      if (typeof pick === 'string') {
-        if (!request.protocols.includes(pick)) throw new Error(`handleProtocols chose ${pick}, which was not offered`);
-        chosen = pick;
-      }
-    } else if (options.protocols) {
-      const supported = options.protocols;
-      chosen = request.protocols.find((p) => supported.includes(p));
-    }
-    const accepted = deflateOptions ? negotiateServer(request.extensions, deflateOptions) : null;
-    const text = buildUpgradeResponse({
-      key: request.key,
-      protocol: chosen,
-      extensions: accepted ? [accepted.response] : undefined,
-      headers: options.headers,
-    });
-    return { protocol: chosen, deflate: accepted?.negotiated, response: text };
-  });
-  socket.write(response);
-  return { protocol, deflate };
+  socket.write(answer.response);
+  return { protocol: answer.protocol, deflate: answer.deflate };
 }
 
 /**
