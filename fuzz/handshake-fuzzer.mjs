@@ -543,9 +543,6 @@ async function setUp() {
     const t = (outcomes[target] ??= {});
     t[how] = (t[how] ?? 0) + 1;
   };
-  // The slow-input oracle on the client's response parser trips on issue 11 item 18 (quadratic header trimming)
-  // until that is fixed: enabled by FUZZ_ORACLE_LINEAR_HEADERS=1. It stays on for the other targets.
-  const slowChecked = (target) => target !== 'response' || process.env.FUZZ_ORACLE_LINEAR_HEADERS === '1';
   const once = (target, r) => {
     const t0 = performance.now();
     const detail = targets[target](r);
@@ -559,8 +556,8 @@ async function setUp() {
       let { detail, ms } = once(target, fresh());
       reach(target, detail.reached ?? 'done');
       // Slow three times in a row, so a busy machine or a GC pause is not a finding.
-      for (let tries = 1; tries < 3 && ms > slowMs && slowChecked(target); tries++) ms = Math.min(ms, once(target, fresh()).ms);
-      if (ms > slowMs && slowChecked(target)) {
+      for (let tries = 1; tries < 3 && ms > slowMs; tries++) ms = Math.min(ms, once(target, fresh()).ms);
+      if (ms > slowMs) {
         return { target, message: `slow: ${ms.toFixed(0)} ms for ${detail.input?.length ?? 0} bytes`, input: detail.input };
       }
     } catch (err) {

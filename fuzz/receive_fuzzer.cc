@@ -28,13 +28,12 @@
 //     when it ended is counted in unsentBytes only, fuzz/known/);
 //   - the close code written is the report's sentCode;
 //   - a valid close frame among the peer's frames is read (the report has its code) unless the session failed
-//     first or reading or writing was shut down; after close() only with FUZZ_ORACLE_FAIL_CODE_AFTER_CLOSE=1, and
-//     after close() while reading is paused with FUZZ_ORACLE_CLOSE_WHILE_PAUSED=1 (off by default: issue 11 item 8);
-//   - every ping read gets its pong, unless a close or a failure intervened or writing was shut down;
-//     FUZZ_ORACLE_PONGS_WHILE_STARVED=1: also while a fragmented source is starved (off by default: item 6);
-//   - FUZZ_ORACLE_FAIL_CODE_AFTER_CLOSE=1: when we fail the connection after close() was called, the report's code
-//     is the code we sent, not 1006 (off by default: a new finding, fuzz/known/);
-//   - FUZZ_ORACLE_CLOSE_ORDER=1: no frame after our close frame (off by default: issue 11 item 4).
+//     first or reading or writing was shut down, also after close() while reading is paused (issue 11 item 8);
+//   - every ping read gets its pong, unless a close or a failure intervened or writing was shut down, also while
+//     a fragmented source is starved (item 6);
+//   - when we fail the connection after close() was called, the report's code is the code we sent, not 1006;
+//   - no frame after our close frame (item 4).
+// Inputs that once broke an oracle are replayed from fuzz/regressions/.
 // FUZZ_DEBUG=1 prints what was queued, written and reported.
 #include <fcntl.h>
 #include <poll.h>
@@ -471,7 +470,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const int compress_bits = config.deflate ? config.deflate_params.compressWindowBits : 0;
   OutputDecoder decoder(!config.server, compress_bits, config.deflate_params.compressNoContextTakeover,
-                        Enabled("FUZZ_ORACLE_CLOSE_ORDER"));
+                        /*check_close_order=*/true);
   Peer peer{sv[1], slow_peer ? peer_read : 0, &decoder};
   ThreadBuffers buffers;
   FuzzHost host;
@@ -552,28 +551,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (decoder.close_code > 0 && report.sent_code != decoder.close_code) Violation("sentCode is not the close code written", report.sent_code);
     // Every ping read got its pong, when nothing closed, failed or stopped writing.
     if (!decoder.close_seen && report.sent_code == 0 && report.code == 1006 && !host.close_requested &&
-        !host.write_shut && !peer.write_shut && decoder.pongs != host.pings_received &&
-        (!host.starved || Enabled("FUZZ_ORACLE_PONGS_WHILE_STARVED"))) {
+        !host.write_shut && !peer.write_shut && decoder.pongs != host.pings_received) {
       Violation("pings read without their pong written", host.pings_received - decoder.pongs);
     }
-    // After close(), a failure of the connection (wslay's own 1007 for a bad close reason, say) is reported as
-    // 1006 instead of the code we sent (a new finding, see FUZZ_ORACLE_FAIL_CODE_AFTER_CLOSE in the header).
+    // After close(), a failure of the connection (wslay's own 1007 for a bad close reason, say) is reported with the
+    // code we sent, not as 1006.
     const int written_code = decoder.close_code;
     const bool failed_after_close = host.close_requested && report.code == 1006 &&
                                     (written_code == 1002 || written_code == 1007 || written_code == 1009 ||
                                      written_code == 1011);
-    if (failed_after_close && Enabled("FUZZ_ORACLE_FAIL_CODE_AFTER_CLOSE")) {
+    if (failed_after_close) {
       Violation("we failed the connection after close(), and the report says 1006", written_code);
     }
     // A valid close frame among the peer's frames is read unless reading or writing was shut down or the session
-    // failed first (then the code is ours, not 1006). After close() a failure is reported as 1006 (the finding
-    // above), so that case waits for FUZZ_ORACLE_FAIL_CODE_AFTER_CLOSE; close() while paused for item 8; a starved
-    // source keeps the failure's close frame from going out (item 6).
-    const bool close_check = !host.close_requested ? true
-                             : closing_paused      ? Enabled("FUZZ_ORACLE_CLOSE_WHILE_PAUSED")
-                                                   : Enabled("FUZZ_ORACLE_FAIL_CODE_AFTER_CLOSE");
-    if (peer_frames.valid_close && close_check && !host.read_shut && !host.write_shut && report.code == 1006 &&
-        !failed_after_close && (!host.starved || Enabled("FUZZ_ORACLE_PONGS_WHILE_STARVED"))) {
+    // failed first (then the code is ours, not 1006).
+    if (peer_frames.valid_close && !host.read_shut && !host.write_shut && report.code == 1006 && !failed_after_close) {
       Violation("the peer's close frame was never read", closing_paused);
     }
     session.Close();  // closes sv[0]

@@ -306,9 +306,11 @@ CloseReport Session::Report() const {
     r.code = recv_code_;
   } else if (fail_code_ != 0) {
     r.code = fail_code_;
-  } else if (close_sent && !close_requested_ &&
+  } else if (close_sent && (!close_requested_ || r.sent_code != close_code_) &&
              (r.sent_code == 1002 || r.sent_code == 1007 || r.sent_code == 1009 || r.sent_code == 1011)) {
-    r.code = r.sent_code;  // wslay failed the connection itself (bad opcode, RSV, mask, UTF-8, size)
+    // wslay failed the connection itself (bad opcode, RSV, mask, UTF-8, size), also while our close() was still
+    // waiting for the queue: the frame that went out is wslay's, not the one close() asked for.
+    r.code = r.sent_code;
   } else {
     r.code = 1006;
   }
