@@ -143,6 +143,15 @@ void Session::Attach(int fd, const uint8_t* head, size_t head_len) {
 
 void Session::Close() {
   if (fd_ >= 0) {
+    // After a closing handshake the peer may have sent more (a ping behind its close) that nobody read: closing a
+    // socket with unread input makes the kernel send RST instead of FIN, and a RST can make the peer drop our close
+    // frame before reading it. So what is already there is read and dropped first (a few reads at most).
+    if (ctx_ != nullptr && recv_code_ != 0 && wslay_event_get_close_sent(ctx_) && io_error_ == 0 && !eof_) {
+      for (int i = 0; i < kMaxReadsPerStep; ++i) {
+        IoResult r = ReadSome(fd_, buffers_->read(), ThreadBuffers::kReadSize);
+        if (r.status != IoStatus::kOk || r.bytes < ThreadBuffers::kReadSize) break;
+      }
+    }
     ::close(fd_);
     fd_ = -1;
   }
