@@ -27,7 +27,8 @@ const USAGE = `usage: node bench/run.mjs [options]
   --base DIR            also run server "base": the npm start server of another checkout of this repo
                         (built there), e.g. a worktree of the commit before a change
   --callgrind           instructions per echoed message under valgrind's callgrind instead of wall-clock
-                        figures (default scenarios ${CALLGRIND_SCENARIOS.join(',')}; echo scenarios only); writes callgrind.json
+                        figures (default scenarios ${CALLGRIND_SCENARIOS.join(',')}; plain echo scenarios only: not
+                        deflate, idle or churn); writes callgrind.json
   --messages N          with --callgrind: messages per phase (warm-up, then measured; default per scenario)
   --idle-conns N        connections in the idle scenario (default 5000)
   --out DIR             where latest.json and chart.svg go (default bench/results;
@@ -70,7 +71,8 @@ function parseArgs(argv) {
   if (options.callgrind) {
     options.only ??= CALLGRIND_SCENARIOS;
     for (const name of options.only) {
-      if (SCENARIOS.find((s) => s.name === name).kind !== 'echo') fail(`--callgrind measures echo scenarios only, not ${name}`);
+      const scenario = SCENARIOS.find((s) => s.name === name);
+      if (scenario.kind !== 'echo' || scenario.deflate) fail(`--callgrind measures plain echo scenarios only, not ${name}`);
     }
   }
   options.out ??= smoke ? join(benchDir, '.bin', 'smoke-results') : join(benchDir, 'results');
