@@ -12,6 +12,12 @@
  * (open N connections and hold them), churn (connect + handshake + close handshake in a
  * loop). The result is one JSON line on stdout.
  *
+ * --messages N (echo mode) replaces the timed window with a fixed count: N echoes per phase,
+ * --phases P phases on the same connections. Each phase ends once every echo is back, when the
+ * client prints {"event":"phase",...} and waits for a line on stdin before the next phase (and
+ * for stdin to close after the last one), so a harness can zero and dump a profiler's counters
+ * of an idle server exactly between phases (`npm run bench -- --callgrind`).
+ *
  * Build: cc -O2 -Wall -Wextra -o load-client load-client.c -lz   (-DNO_ZLIB: no deflate)
  */
 #define _GNU_SOURCE
@@ -60,6 +66,8 @@ struct options {
     enum mode mode;
     int server_pid;
     int connect_batch;
+    uint64_t messages;   /* per phase; 0 = timed window */
+    int phases;
 };
 
 struct conn {
@@ -89,7 +97,7 @@ struct conn {
 static struct options opt = {
     .host = "127.0.0.1", .port = 0, .path = "/", .conns = 1, .inflight = 1, .size = 64,
     .text = 0, .deflate = 0, .duration = 5, .warmup = 1, .mode = MODE_ECHO, .server_pid = 0,
-    .connect_batch = 256,
+    .connect_batch = 256, .messages = 0, .phases = 1,
 };
 
 static struct sockaddr_storage addr;
@@ -106,6 +114,9 @@ static size_t frame_plain_len, frame_deflate_len, frame_close_len;
 static uint64_t messages, compressed_echoes, completed, errors, len_mismatch;
 static int open_count, pending_connects, deflate_negotiated;
 static int counting;
+/* fixed-count phases: frames handed out in this phase (sent or owed) and echoes back */
+static uint64_t phase_sent, phase_echoed;
+static int phase_running;
 
 static double now(void) {
     struct timespec ts;
@@ -338,7 +349,7 @@ static void on_open(struct conn *c) {
     c->state = ST_OPEN;
     c->hdr_need = 2;
     if (c->deflate) deflate_negotiated++;
-    if (opt.mode == MODE_ECHO) {
+    if (opt.mode == MODE_ECHO && !opt.messages) {
         c->owed = (uint64_t)opt.inflight;
         if (flush_out(c) < 0) conn_fail(c);
     } else if (opt.mode == MODE_CHURN) {
@@ -361,7 +372,12 @@ static int frame_end(struct conn *c) {
         }
         /* compressed echoes cannot be length-checked without inflating */
         if (!c->msg_compressed && c->msg_len != opt.size) len_mismatch++;
-        if (opt.mode == MODE_ECHO) c->owed++;
+        if (opt.messages) {
+            phase_echoed++;
+            if (phase_running && phase_sent < opt.messages) { phase_sent++; c->owed++; }
+        } else if (opt.mode == MODE_ECHO) {
+            c->owed++;
+        }
         return 0;
     case 0x8:
         if (opt.mode == MODE_CHURN) { c->close_seen = 1; return 0; }
@@ -505,13 +521,42 @@ static void on_writable(struct conn *c) {
     if (c->state == ST_OPEN && flush_out(c) < 0) conn_fail(c);
 }
 
+/* ---- fixed-count phases (--messages) ---- */
+
+/* Hand each open connection its window of frames, up to the phase's count. */
+static void phase_start(void) {
+    phase_sent = phase_echoed = 0;
+    phase_running = 1;
+    for (int i = 0; i < opt.conns && phase_sent < opt.messages; i++) {
+        struct conn *c = &conns[i];
+        if (c->state != ST_OPEN) continue;
+        uint64_t give = (uint64_t)opt.inflight;
+        if (give > opt.messages - phase_sent) give = opt.messages - phase_sent;
+        c->owed += give;
+        phase_sent += give;
+        if (flush_out(c) < 0) conn_fail(c);
+    }
+}
+
+/* Block until a whole line (1) or EOF (0) on stdin: the server is idle meanwhile. */
+static int read_stdin_line(void) {
+    for (;;) {
+        char ch;
+        ssize_t r = read(0, &ch, 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return 0;
+        if (ch == '\n') return 1;
+    }
+}
+
 /* ---- main loop ---- */
 
 static void usage(void) {
     fprintf(stderr,
         "usage: load-client --port N [--host H] [--path P] [--mode echo|idle|churn]\n"
         "  [--conns N] [--inflight W] [--size S] [--text|--binary] [--deflate]\n"
-        "  [--duration T] [--warmup T] [--server-pid PID] [--connect-batch N]\n");
+        "  [--duration T] [--warmup T] [--server-pid PID] [--connect-batch N]\n"
+        "  [--messages N [--phases P]]   (echo: N echoes per phase, a stdin line between phases)\n");
     exit(2);
 }
 
@@ -530,6 +575,8 @@ static void parse_args(int argc, char **argv) {
         else if (ARG("--warmup")) opt.warmup = atof(v);
         else if (ARG("--server-pid")) opt.server_pid = atoi(v);
         else if (ARG("--connect-batch")) opt.connect_batch = atoi(v);
+        else if (ARG("--messages")) opt.messages = strtoull(v, NULL, 10);
+        else if (ARG("--phases")) opt.phases = atoi(v);
         else if (ARG("--mode")) {
             if (!strcmp(v, "echo")) opt.mode = MODE_ECHO;
             else if (!strcmp(v, "idle")) opt.mode = MODE_IDLE;
@@ -545,6 +592,7 @@ static void parse_args(int argc, char **argv) {
     if (opt.port <= 0 || opt.conns <= 0 || opt.inflight <= 0 || opt.duration <= 0 || opt.warmup < 0)
         usage();
     if (opt.connect_batch <= 0) opt.connect_batch = 1;
+    if (opt.phases <= 0 || (opt.messages && opt.mode != MODE_ECHO)) usage();
 #ifdef NO_ZLIB
     if (opt.deflate) {
         fprintf(stderr, "load-client: built without zlib, --deflate ignored\n");
@@ -594,7 +642,7 @@ int main(int argc, char **argv) {
     double t_up = 0, t_start = 0, t_end = 0;
     double cpu_start = 0, srv_start = -1;
     uint64_t msgs_start = 0;
-    int all_up = 0, stop = 0;
+    int all_up = 0, stop = 0, phases_done = 0;
     struct epoll_event evs[512];
 
     while (!stop) {
@@ -604,7 +652,7 @@ int main(int argc, char **argv) {
             if ((started == opt.conns && pending_connects == 0) || t > connect_deadline) {
                 all_up = 1;
                 t_up = t;
-                t_start = t_up + (opt.mode == MODE_IDLE ? 0 : opt.warmup);
+                t_start = t_up + (opt.mode == MODE_IDLE || opt.messages ? 0 : opt.warmup);
                 t_end = t_start + opt.duration;
                 if (opt.mode == MODE_IDLE) {
                     printf("{\"event\":\"ready\",\"connections\":%d,\"errors\":%llu,\"seconds\":%.3f}\n",
@@ -621,7 +669,27 @@ int main(int argc, char **argv) {
             t_start = t;
             t_end = t_start + opt.duration;
         }
-        if (counting && t >= t_end) break;
+        if (counting && opt.messages) {
+            if (!phase_running) {
+                phase_start();
+            } else if (phase_echoed >= phase_sent || open_count == 0) {
+                /* every echo of this phase is back (or nothing is left to echo) */
+                phase_running = 0;
+                phases_done++;
+                printf("{\"event\":\"phase\",\"phase\":%d,\"messages\":%llu,\"open\":%d,\"errors\":%llu}\n",
+                       phases_done, (unsigned long long)phase_echoed, open_count,
+                       (unsigned long long)(errors + len_mismatch));
+                fflush(stdout);
+                int more = read_stdin_line();
+                if (!more || phases_done == opt.phases) {
+                    while (more) more = read_stdin_line(); /* hold the connections until stdin closes */
+                    break;
+                }
+                phase_start();
+            }
+        } else if (counting && t >= t_end) {
+            break;
+        }
 
         int timeout = 50;
         int n = epoll_wait(ep, evs, 512, timeout);

@@ -6,13 +6,15 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBenchPrograms } from './lib/build.mjs';
+import { DEFAULT_MESSAGES, callgrindAvailable, formatCallgrindTable, functionChanges, runCallgrindScenario } from './lib/callgrind.mjs';
 import { renderChart } from './lib/chart.mjs';
 import { formatTable, machineInfo, packageVersion, ratiosFor, summarize } from './lib/report.mjs';
 import { SCENARIOS, runScenario, unitOf } from './lib/scenarios.mjs';
-import { serverCatalog } from './lib/servers.mjs';
+import { gitRevision, serverCatalog } from './lib/servers.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
-const SERVER_NAMES = ['ours', 'ws', 'c', 'ours-t1', 'ours-t2'];
+const SERVER_NAMES = ['base', 'ours', 'ws', 'c', 'ours-t1', 'ours-t2'];
+const CALLGRIND_SCENARIOS = ['pipelined', 'small', 'large'];
 const repoDir = dirname(benchDir);
 
 const USAGE = `usage: node bench/run.mjs [options]
@@ -20,15 +22,21 @@ const USAGE = `usage: node bench/run.mjs [options]
   --rounds N            rounds per scenario; the median is reported (default 3)
   --duration S          measured seconds per run (default 5), after --warmup S (default 1)
   --only a,b            scenarios: ${SCENARIOS.map((s) => s.name).join(',')}
-  --servers a,b         servers: ours,ws,c,ours-t1,ours-t2 (default all that are available; ours-tN is
+  --servers a,b         servers: base,ours,ws,c,ours-t1,ours-t2 (default all that are available; ours-tN is
                         the echo server on N worker threads, run by pipelined-threads only)
+  --base DIR            also run server "base": the npm start server of another checkout of this repo
+                        (built there), e.g. a worktree of the commit before a change
+  --callgrind           instructions per echoed message under valgrind's callgrind instead of wall-clock
+                        figures (default scenarios ${CALLGRIND_SCENARIOS.join(',')}; plain echo scenarios only: not
+                        deflate, idle or churn); writes callgrind.json
+  --messages N          with --callgrind: messages per phase (warm-up, then measured; default per scenario)
   --idle-conns N        connections in the idle scenario (default 5000)
   --out DIR             where latest.json and chart.svg go (default bench/results;
                         --smoke defaults to bench/.bin/smoke-results so it never overwrites them)`;
 
 function parseArgs(argv) {
   const options = { smoke: false, rounds: 3, duration: 5, warmup: 1, only: null, servers: [...SERVER_NAMES],
-    idleConns: 5000, settleMs: 1000, out: null };
+    idleConns: 5000, settleMs: 1000, out: null, callgrind: false, messages: null, base: null };
   const value = (i) => {
     if (i + 1 >= argv.length) fail(`${argv[i]} needs a value`);
     return argv[i + 1];
@@ -50,12 +58,23 @@ function parseArgs(argv) {
       case '--only': options.only = value(i).split(','); i++; break;
       case '--servers': options.servers = value(i).split(','); i++; break;
       case '--out': options.out = value(i); i++; break;
+      case '--base': options.base = value(i); i++; break;
+      case '--callgrind': options.callgrind = true; break;
+      case '--messages': options.messages = Math.round(number(i)); i++; break;
       case '-h': case '--help': console.log(USAGE); process.exit(0); break;
       default: fail(`unknown option ${argv[i]}`);
     }
   }
   for (const name of options.only ?? []) if (!SCENARIOS.some((s) => s.name === name)) fail(`unknown scenario ${name}`);
   for (const name of options.servers) if (!SERVER_NAMES.includes(name)) fail(`unknown server ${name}`);
+  if (!argv.includes('--servers') && !options.base) options.servers = options.servers.filter((name) => name !== 'base');
+  if (options.callgrind) {
+    options.only ??= CALLGRIND_SCENARIOS;
+    for (const name of options.only) {
+      const scenario = SCENARIOS.find((s) => s.name === name);
+      if (scenario.kind !== 'echo' || scenario.deflate) fail(`--callgrind measures plain echo scenarios only, not ${name}`);
+    }
+  }
   options.out ??= smoke ? join(benchDir, '.bin', 'smoke-results') : join(benchDir, 'results');
   return options;
 }
@@ -77,11 +96,77 @@ function describeRun(scenario, metrics) {
     `${metrics.errors ? `, ${metrics.errors} errors` : ''}`;
 }
 
+/** --callgrind: each scenario once per server, instructions per message; writes callgrind.json. */
+async function callgrindMain(options, built, catalog, servers, notes) {
+  if (!(await callgrindAvailable())) {
+    console.error('bench: --callgrind needs valgrind (apt-get install valgrind)');
+    process.exit(2);
+  }
+  const scenarios = SCENARIOS.filter((s) => options.only.includes(s.name));
+  servers = servers.filter((name) => !catalog[name].scenarioOnly); // the threaded servers: wall-clock only
+  const dumpDir = join(benchDir, '.bin', 'callgrind');
+  console.log(`bench: callgrind, ${scenarios.length} scenario(s) × ${servers.join(',')}; dumps in ${relative(process.cwd(), dumpDir)}`);
+  const results = {
+    date: new Date().toISOString(),
+    tool: 'valgrind --tool=callgrind; counters zeroed after a warm-up phase of the same size, dumped after the measured phase',
+    machine: machineInfo(),
+    revision: gitRevision(repoDir),
+    base: catalog.base.available ? { dir: catalog.base.dir, revision: catalog.base.revision } : null,
+    versions: { ws: packageVersion(join(repoDir, 'node_modules', 'ws', 'package.json')),
+      bufferutil: packageVersion(join(repoDir, 'node_modules', 'bufferutil', 'package.json')) },
+    scenarios: [],
+    notes,
+  };
+  let failures = 0;
+  for (const scenario of scenarios) {
+    const messages = options.messages ?? DEFAULT_MESSAGES[scenario.name] ?? 10_000;
+    const entry = { name: scenario.name, conns: scenario.conns, inflight: scenario.inflight, size: scenario.size, messages, servers: {} };
+    for (const name of servers) {
+      const started = Date.now();
+      try {
+        const figures = await runCallgrindScenario({ client: built.client, server: catalog[name], scenario, messages,
+          outDir: dumpDir, tag: `${scenario.name}-${name}` });
+        figures.dump = relative(repoDir, figures.dump);
+        entry.servers[name] = { label: catalog[name].label, ...figures };
+        console.log(`[${scenario.name}] ${name}: ${figures.instructions_per_msg.toLocaleString('en-US')} instructions/msg ` +
+          `(${figures.malloc_per_msg} malloc, ${figures.free_per_msg} free), ${Math.round((Date.now() - started) / 1000)} s`);
+      } catch (error) {
+        failures++;
+        entry.servers[name] = { label: catalog[name].label, error: error.message };
+        console.log(`[${scenario.name}] ${name}: FAILED ${error.message}`);
+      }
+    }
+    // base against ours: the total's change and the functions behind it
+    const [before, after] = [entry.servers.base, entry.servers.ours];
+    if (before?.byName && after?.byName) {
+      entry.ours_vs_base = {
+        change_pct: Number((100 * (after.instructions_per_msg / before.instructions_per_msg - 1)).toFixed(2)),
+        functions: functionChanges(before.byName, after.byName),
+      };
+      const pct = entry.ours_vs_base.change_pct;
+      if (pct > 5) notes.push(`${scenario.name}: ours executes ${pct}% more instructions per message than base`);
+    }
+    for (const e of Object.values(entry.servers)) delete e.byName;
+    results.scenarios.push(entry);
+  }
+  mkdirSync(options.out, { recursive: true });
+  const jsonPath = join(options.out, 'callgrind.json');
+  writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\ninstructions per echoed message (self cost by bucket; callgrind, ${results.machine.cpu})\n`);
+  console.log(formatCallgrindTable(results));
+  if (notes.length) console.log(`\nnotes:\n${notes.map((n) => `  - ${n}`).join('\n')}`);
+  console.log(`\nwrote ${relative(process.cwd(), jsonPath)}`);
+  if (failures) {
+    console.error(`bench: ${failures} run(s) failed`);
+    process.exitCode = 1;
+  }
+}
+
 async function main() {
   const options = parseArgs(process.argv.slice(2));
   const built = buildBenchPrograms(benchDir);
   const notes = [...built.notes];
-  const catalog = serverCatalog({ repoDir, benchDir, cServer: built.cServer });
+  const catalog = serverCatalog({ repoDir, benchDir, cServer: built.cServer, baseDir: options.base });
   const servers = options.servers.filter((name) => {
     if (catalog[name].available) return true;
     const note = `${name} skipped: ${catalog[name].missing}`;
@@ -89,6 +174,7 @@ async function main() {
     notes.push(note);
     return false;
   });
+  if (options.callgrind) return callgrindMain(options, built, catalog, servers, notes);
   const scenarios = SCENARIOS.filter((s) => !options.only || options.only.includes(s.name));
   console.log(`bench: ${scenarios.length} scenario(s) × ${servers.join(',')} × ${options.rounds} round(s), ` +
     `${options.duration}s each (+${options.warmup}s warm-up)`);

@@ -1,6 +1,7 @@
 // servers.mjs: the three echo servers under test and how to start one fresh.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { readRss, startProcess, stopProcess, waitForLine } from './processes.mjs';
 
 const LISTENING = /^listening on http:\/\/127\.0\.0\.1:(\d+)/;
@@ -9,7 +10,7 @@ const LISTENING = /^listening on http:\/\/127\.0\.0\.1:(\d+)/;
  * Known servers. `deflate`: how the server is told to offer permessage-deflate, or null when it
  * cannot (it is then left out of the deflate scenario). `ours` negotiates by itself.
  */
-export function serverCatalog({ repoDir, benchDir, cServer }) {
+export function serverCatalog({ repoDir, benchDir, cServer, baseDir = null }) {
   // BENCH_OURS_SERVER: another script with the same CLI, e.g. a branch's build, to compare.
   const ours = process.env.BENCH_OURS_SERVER || join(repoDir, 'dist', 'examples', 'echo-server-helpers.js');
   const threaded = join(repoDir, 'dist', 'examples', 'echo-server-threads.js');
@@ -22,7 +23,18 @@ export function serverCatalog({ repoDir, benchDir, cServer }) {
     deflate: 'self',
     scenarioOnly: true,
   });
+  // --base DIR: the npm start server of another checkout (built there), e.g. the commit before a change.
+  const baseServer = baseDir ? join(resolve(baseDir), 'dist', 'examples', 'echo-server-helpers.js') : null;
   return {
+    base: {
+      label: baseDir ? `ours at ${gitRevision(baseDir) ?? baseDir}` : 'ours at --base DIR',
+      available: baseServer !== null && existsSync(baseServer),
+      missing: baseServer ? `${baseServer} not built yet (npm ci && npm run setup in ${baseDir})` : 'no --base DIR given',
+      command: () => [process.execPath, [baseServer, '--port', '0']],
+      deflate: 'self',
+      dir: baseDir ? resolve(baseDir) : null,
+      revision: baseDir ? gitRevision(baseDir) : null,
+    },
     ours: {
       label: 'ours (wslay binding)',
       available: existsSync(ours),
@@ -64,5 +76,14 @@ export async function startServer(server, { deflate = false, timeoutMs = 10_000 
   } catch (error) {
     await stopProcess(proc);
     throw error;
+  }
+}
+
+/** Short commit id of a checkout, or null when it is not a git tree. */
+export function gitRevision(dir) {
+  try {
+    return execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
   }
 }
