@@ -180,9 +180,12 @@ describe('idleTimeout', () => {
     expect(peer.frames.length).toBe(0);
   });
 
-  it('is checked before use', async () => {
-    server = await startServer();
-    const { WebSocketConnection } = await import('../src/index.js');
+  it('is checked before use (and before a 101 is written)', async () => {
+    const { WebSocketConnection, WebSocketServer } = await import('../src/index.js');
+    const http = await import('node:http');
+    expect(() => new WebSocketServer({ server: http.createServer(), idleTimeout: -5 })).toThrow(RangeError);
+    expect(() => new WebSocketServer({ server: http.createServer(), onPing: 'nope' as never })).toThrow(TypeError);
+    expect(() => new WebSocketServer({ server: http.createServer(), drainThreshold: -1 })).toThrow(RangeError);
     expect(() => new WebSocketConnection({ fd: 0, idleTimeout: 0 })).toThrow(RangeError);
     expect(() => new WebSocketConnection({ fd: 0, idleTimeout: -1 })).toThrow(RangeError);
     expect(() => new WebSocketConnection({ fd: 0, maxLifetime: Number.NaN })).toThrow(RangeError);
