@@ -54,7 +54,8 @@ class AddonData {
   // The thread's one timer list for idleTimeout, automatic pings and maxLifetime: entries (deadline in uv_now()
   // milliseconds, connection number, sequence) in a min-heap, driven by one uv_timer_t armed for the earliest.
   // Returns the entry's sequence; at its deadline the connection's OnTimer(seq) runs. An entry whose connection is
-  // gone (or has scheduled another since: a different seq) is dropped when it comes up.
+  // gone (or has scheduled another since: a different seq) is dropped when it comes up, so the list holds at most
+  // one entry per open connection plus those of connections closed within their last deadline.
   uint64_t ScheduleTimer(uint32_t id, uint64_t due);
   size_t timer_entries() const { return timers_.size(); }
 
