@@ -20,24 +20,6 @@ import {
   type WebSocket,
 } from './websocket.js';
 
-// Options the http client takes as they are (ws passes them on to http.request too).
-const PASSED_TO_HTTP = ['localAddress', 'family', 'lookup', 'auth', 'agent', 'timeout', 'host', 'headers'];
-const OWN = new Set([
-  'protocolVersion',
-  'origin',
-  'handshakeTimeout',
-  'followRedirects',
-  'maxRedirects',
-  'perMessageDeflate',
-  'maxPayload',
-  'skipUTF8Validation',
-  'autoPong',
-  'allowSynchronousEvents',
-  'finishRequest',
-  'generateMask',
-]);
-const TLS_OPTIONS = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername', 'checkServerIdentity'];
-
 function parseAddress(address: string | URL): URL {
   let url: URL;
   try {
@@ -56,12 +38,7 @@ function parseAddress(address: string | URL): URL {
 }
 
 function checkOptions(options: ClientOptions): void {
-  for (const name of Object.keys(options)) {
-    if (TLS_OPTIONS.includes(name)) continue; // meaningful for wss: only, refused there
-    if (!OWN.has(name) && !PASSED_TO_HTTP.includes(name)) {
-      throw new TypeError(`wslay/ws: unsupported client option ${name}`);
-    }
-  }
+  // Other options are ignored, as ws passes them to http.request (only those listed above are used here).
   const version = options.protocolVersion ?? 13;
   if (version !== 13) {
     throw new RangeError(`Unsupported protocol version: ${version} (supported versions: 13)`);
@@ -223,7 +200,7 @@ function start(ws: WebSocket, address: string | URL, protocols: string[], option
         return;
       }
       ws[kAbortHandshake] = undefined;
-      ws[kAttach](conn, accepted.protocol ?? '', accepted.deflate ? 'permessage-deflate' : '');
+      ws[kAttach](conn, accepted.protocol ?? '', accepted.deflate ? 'permessage-deflate' : '', socket);
       ws.emit('open');
     });
     if (options.finishRequest) options.finishRequest(req, ws);

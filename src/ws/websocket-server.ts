@@ -54,24 +54,6 @@ export interface WebSocketServerEvents {
   wsClientError: [error: Error, socket: stream.Duplex, request: http.IncomingMessage];
 }
 
-const KNOWN = new Set([
-  'host',
-  'port',
-  'backlog',
-  'server',
-  'noServer',
-  'path',
-  'verifyClient',
-  'handleProtocols',
-  'clientTracking',
-  'perMessageDeflate',
-  'maxPayload',
-  'autoPong',
-  'skipUTF8Validation',
-  'allowSynchronousEvents',
-  'WebSocket',
-  'maxHeaderSize',
-]);
 const RUNNING = 0;
 const CLOSING = 1;
 const CLOSED = 2;
@@ -120,9 +102,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   constructor(options: ServerOptions, callback?: () => void) {
     super();
     if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-    for (const name of Object.keys(options)) {
-      if (!KNOWN.has(name)) throw new TypeError(`wslay/ws: unsupported server option ${name}`);
-    }
+    // Unknown options are ignored, as ws does (engine.io passes its own, e.g. maxBufferedChunks).
     const modes = Number(options.port != null) + Number(!!options.server) + Number(!!options.noServer);
     if (modes !== 1) {
       throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
@@ -321,7 +301,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       perMessageDeflate: deflate?.negotiated,
       maxRecvSize: this.#maxRecvSize,
     });
-    ws[kAttach](conn, protocol ?? '', deflate ? 'permessage-deflate' : '');
+    ws[kAttach](conn, protocol ?? '', deflate ? 'permessage-deflate' : '', socket as net.Socket);
     if (this.clients) {
       this.clients.add(ws);
       ws.on('close', () => {

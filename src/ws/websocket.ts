@@ -3,6 +3,7 @@
 // the event loop) and its Buffer is the one the connection delivered (no copy, except where binaryType needs one).
 import { EventEmitter } from 'node:events';
 import type * as http from 'node:http';
+import type * as net from 'node:net';
 
 import type { CloseInfo, WebSocketConnection } from '../connection.js';
 import { isValidCloseCode, Opcode } from '../constants.js';
@@ -14,6 +15,15 @@ import {
   removeEventListener,
   setOnAttribute,
 } from './event-target.js';
+
+/** The socket's addresses, as read when the connection opened. */
+export interface SocketAddresses {
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  remoteFamily: string | undefined;
+  localAddress: string | undefined;
+  localPort: number | undefined;
+}
 
 export const CONNECTING = 0;
 export const OPEN = 1;
@@ -172,6 +182,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.#callbacks = [];
     for (const cb of cbs) cb();
   };
+  #addresses: SocketAddresses | undefined;
   /** @internal Set by the client handshake while it runs: how to abort it. */
   [kAbortHandshake]: ((err: Error) => void) | undefined;
 
@@ -202,8 +213,15 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   /** @internal Takes over an open connection (the server's, or the client's after its handshake). */
-  [kAttach](conn: WebSocketConnection, protocol: string, extensions: string): void {
+  [kAttach](conn: WebSocketConnection, protocol: string, extensions: string, socket: net.Socket): void {
     this.#conn = conn;
+    this.#addresses = {
+      remoteAddress: socket.remoteAddress,
+      remotePort: socket.remotePort,
+      remoteFamily: socket.remoteFamily,
+      localAddress: socket.localAddress,
+      localPort: socket.localPort,
+    };
     this.#state = OPEN;
     this.#protocol = protocol;
     this.#extensions = extensions;
@@ -242,6 +260,12 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   #closed(code: number, info: CloseInfo): void {
     this.#state = CLOSED;
     this.#wasClean = info.wasClean;
+    // ws emits 'close' once the socket has closed, never in the same pass as the last message: work a message
+    // handler deferred with process.nextTick (socket.io does) runs first. One tick per connection, not per message.
+    process.nextTick(() => this.#emitClose(code, info));
+  }
+
+  #emitClose(code: number, info: CloseInfo): void {
     const cbs = this.#callbacks;
     this.#callbacks = [];
     if (cbs.length) {
@@ -262,6 +286,12 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.emit('error', err);
     this.#state = CLOSED;
     this.emit('close', 1006, EMPTY);
+  }
+
+  /** Not ws's net.Socket (the native connection owns the fd): its addresses only, for code that reads
+   *  `ws._socket.remoteAddress`; undefined before the handshake. */
+  get _socket(): SocketAddresses | undefined {
+    return this.#addresses;
   }
 
   get readyState(): number {
