@@ -1,4 +1,4 @@
-// servers.mjs: the three echo servers under test and how to start one fresh.
+// servers.mjs: the echo servers under test and how to start one fresh.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readRss, startProcess, stopProcess, waitForLine } from './processes.mjs';
@@ -36,6 +36,15 @@ export function serverCatalog({ repoDir, benchDir, cServer }) {
       label: 'ws + bufferutil',
       available: true,
       command: (deflate) => [process.execPath, [join(benchDir, 'ws-echo-server.mjs'), '--port', '0', ...(deflate ? ['--deflate'] : [])]],
+      deflate: 'flag',
+    },
+    // The ws echo server above with its import changed to wslay/ws: the facade's cost over `ours`.
+    'ours-ws': {
+      label: 'ours through wslay/ws (ws API)',
+      available: existsSync(join(repoDir, 'dist', 'ws', 'index.mjs')),
+      missing: 'dist/ws not built yet (npm run setup)',
+      command: (deflate) => [process.execPath, [join(benchDir, 'ws-echo-server.mjs'), '--port', '0',
+        '--module', 'wslay/ws', ...(deflate ? ['--deflate'] : [])]],
       deflate: 'flag',
     },
     c: {

@@ -295,7 +295,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   get readyState(): number {
-    return this.#conn && this.#state !== CLOSED ? NATIVE_STATES[this.#conn.readyState] : this.#state;
+    // While OPEN in JS, the native state says whether the peer has started closing.
+    return this.#state === OPEN ? NATIVE_STATES[this.#conn!.readyState] : this.#state;
   }
   get binaryType(): BinaryType {
     return this.#binaryType;
@@ -334,36 +335,43 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       cb = options;
       options = undefined;
     }
-    const state = this.readyState;
-    if (state === CONNECTING) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
-    const value = toData(data);
-    if (state !== OPEN || !this.#conn) {
-      if (cb) process.nextTick(cb, notOpen(state));
+    // The JS state, not the native accessor: one N-API call less per message. A connection the peer is closing
+    // is still OPEN here; its queueMsg returns false or throws, which the callback then reports.
+    if (this.#state !== OPEN) {
+      if (this.#state === CONNECTING) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+      if (cb) process.nextTick(cb, notOpen(this.#state));
       return;
     }
+    const value = toData(data);
     const binary = options?.binary ?? typeof value !== 'string';
     let ok: boolean;
-    if (options?.fin === false) {
-      if (!this.#fragments) {
-        this.#fragments = [];
-        this.#fragmentOpcode = binary ? Opcode.BINARY : Opcode.TEXT;
+    try {
+      if (options?.fin === false) {
+        if (!this.#fragments) {
+          this.#fragments = [];
+          this.#fragmentOpcode = binary ? Opcode.BINARY : Opcode.TEXT;
+        }
+        this.#fragments.push(Buffer.from(asBuffer(value))); // the caller may reuse its buffer before fin
+        ok = true;
+      } else if (this.#fragments) {
+        const whole = Buffer.concat([...this.#fragments, asBuffer(value)]);
+        const opcode = this.#fragmentOpcode;
+        this.#fragments = undefined;
+        ok = this.#conn!.queueMsg(whole, opcode);
+      } else {
+        ok = this.#conn!.queueMsg(value, binary ? Opcode.BINARY : Opcode.TEXT);
       }
-      this.#fragments.push(Buffer.from(asBuffer(value))); // the caller may reuse its buffer before fin
-      ok = true;
-    } else if (this.#fragments) {
-      const whole = Buffer.concat([...this.#fragments, asBuffer(value)]);
-      const opcode = this.#fragmentOpcode;
-      this.#fragments = undefined;
-      ok = this.#conn.queueMsg(whole, opcode);
-    } else {
-      ok = this.#conn.queueMsg(value, binary ? Opcode.BINARY : Opcode.TEXT);
+    } catch (err) {
+      // A bad argument is the caller's error; a connection that has ended is reported as ws does.
+      if (err instanceof TypeError || err instanceof RangeError) throw err;
+      ok = false;
     }
     if (cb) this.#afterWrite(ok, cb);
   }
 
   #afterWrite(ok: boolean, cb: SendCallback): void {
     if (!ok) {
-      process.nextTick(cb, notOpen(this.readyState));
+      process.nextTick(cb, notOpen(this.readyState === OPEN ? CLOSING : this.readyState));
       return;
     }
     this.#callbacks.push(cb);
@@ -377,7 +385,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     } else if (typeof mask === 'function') {
       cb = mask;
     }
-    const state = this.readyState;
+    const state = this.#state;
     if (state === CONNECTING) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
     const payload = data === undefined ? EMPTY : toData(data as SendData);
     if (byteLengthOf(payload) > 125) throw new RangeError('The data size must not be greater than 125 bytes');
@@ -389,10 +397,16 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     const conn = this.#conn as WebSocketConnection & { ping?: (d?: unknown) => boolean; pong?: (d?: unknown) => boolean };
     // FALLBACK until h-live's native conn.ping()/conn.pong() are merged: queue the control frame as a message.
     const native = conn[kind];
-    const ok =
-      typeof native === 'function'
-        ? native.call(conn, payload) !== false
-        : conn.queueMsg(payload, kind === 'ping' ? Opcode.PING : Opcode.PONG);
+    let ok: boolean;
+    try {
+      ok =
+        typeof native === 'function'
+          ? native.call(conn, payload) !== false
+          : conn.queueMsg(payload, kind === 'ping' ? Opcode.PING : Opcode.PONG);
+    } catch (err) {
+      if (err instanceof TypeError || err instanceof RangeError) throw err;
+      ok = false;
+    }
     if (callback) this.#afterWrite(ok, callback);
   }
 
@@ -419,6 +433,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       return;
     }
     this.#closeCalled = true;
+    if (this.#state === OPEN) this.#state = CLOSING;
     this.#conn.close(code, reason);
   }
 
@@ -430,6 +445,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       return;
     }
     this.#closeCalled = true;
+    if (this.#state === OPEN) this.#state = CLOSING;
     const conn = this.#conn as WebSocketConnection & { terminate?: () => void; _abort(silent: boolean): void };
     // FALLBACK until h-live's native conn.terminate() is merged: the internal abort ends the fd with 1006 too.
     if (typeof conn.terminate === 'function') conn.terminate();
