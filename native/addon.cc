@@ -5,6 +5,9 @@
 #include "connection.h"
 #include "socket_io.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <string>
@@ -26,6 +29,48 @@ Napi::Value DupSocketFd(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   return Napi::Number::New(env, fd);
+}
+
+// socketAddresses(fd) → [remoteAddress, remotePort, family, localAddress, localPort] of a TCP socket, read with
+// getpeername/getsockname; undefined for another kind of socket (Unix) or when they cannot be read.
+Napi::Value SocketAddresses(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) {
+    Napi::TypeError::New(env, "fd must be a number").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  sockaddr_storage peer{}, local{};
+  socklen_t peer_len = sizeof peer, local_len = sizeof local;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
+      (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)) {
+    return env.Undefined();
+  }
+  auto text = [](const sockaddr_storage& a, std::string* address, int* port) {
+    char buf[INET6_ADDRSTRLEN] = {0};
+    if (a.ss_family == AF_INET) {
+      const sockaddr_in* in = reinterpret_cast<const sockaddr_in*>(&a);
+      inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+      *port = ntohs(in->sin_port);
+    } else {
+      const sockaddr_in6* in6 = reinterpret_cast<const sockaddr_in6*>(&a);
+      inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+      *port = ntohs(in6->sin6_port);
+    }
+    *address = buf;
+  };
+  std::string remote, local_address;
+  int remote_port = 0, local_port = 0;
+  text(peer, &remote, &remote_port);
+  text(local, &local_address, &local_port);
+  Napi::Array result = Napi::Array::New(env, 5);
+  result.Set(uint32_t{0}, Napi::String::New(env, remote));
+  result.Set(uint32_t{1}, Napi::Number::New(env, remote_port));
+  result.Set(uint32_t{2}, Napi::String::New(env, peer.ss_family == AF_INET ? "IPv4" : "IPv6"));
+  result.Set(uint32_t{3}, Napi::String::New(env, local_address));
+  result.Set(uint32_t{4}, Napi::Number::New(env, local_port));
+  return result;
 }
 
 // closeFd(fd): for an fd that was handed over but never became a connection.
@@ -94,6 +139,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("queueMsg", Napi::Function::New(env, Connection::QueueMsgByHandle, "queueMsg"));
   exports.Set("setSlabGuard", Napi::Function::New(env, SetSlabGuard, "setSlabGuard"));
   exports.Set("dupSocketFd", Napi::Function::New(env, DupSocketFd, "dupSocketFd"));
+  exports.Set("socketAddresses", Napi::Function::New(env, SocketAddresses, "socketAddresses"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("_injectArgumentFailures", Napi::Function::New(env, InjectArgumentFailures, "_injectArgumentFailures"));
   exports.Set("setReceiveBudget", Napi::Function::New(env, SetReceiveBudget, "setReceiveBudget"));

@@ -26,6 +26,7 @@ AddonData::~AddonData() {
     cleanup_hook_ = nullptr;
     AbandonAll();
     idle_.Reset();
+    timer_.Reset();
   }
 }
 
@@ -35,6 +36,7 @@ void AddonData::OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
   self->AbandonAll();
   self->deferred_.clear();
   self->idle_.Reset();
+  self->timer_.Reset();
   if (open_uv_handles == 0) {
     napi_remove_async_cleanup_hook(handle);
   } else {
@@ -137,6 +139,49 @@ void AddonData::OnIdle(uv_idle_t* idle) {
     if (Connection* c = self->Find(id)) c->Process(0);
   }
   if (self->deferred_.empty() && self->idle_) uv_idle_stop(self->idle_.get());
+}
+
+}  // namespace wslay_node
+
+namespace wslay_node {
+
+uint64_t AddonData::ScheduleTimer(uint32_t id, uint64_t due) {
+  uint64_t seq = next_timer_seq_++;
+  timers_.push({due, seq, id});
+  ArmTimer();
+  return seq;
+}
+
+void AddonData::ArmTimer() {
+  if (timers_.empty()) return;
+  uint64_t due = timers_.top().due;
+  if (timer_armed_for_ != 0 && timer_armed_for_ <= due) return;  // already armed for this one or an earlier one
+  if (!timer_) {
+    if (timer_.Init([&](uv_timer_t* t) { return uv_timer_init(loop_, t); }) != 0) return;
+    timer_.get()->data = this;
+    // Like deferred work: the connections' own handles keep the process alive, not their timers.
+    uv_unref(reinterpret_cast<uv_handle_t*>(timer_.get()));
+  }
+  uint64_t now = uv_now(loop_);
+  timer_armed_for_ = due;
+  uv_timer_start(timer_.get(), OnTimer, due > now ? due - now : 0, 0);
+}
+
+void AddonData::OnTimer(uv_timer_t* timer) {
+  AddonData* self = static_cast<AddonData*>(timer->data);
+  self->timer_armed_for_ = 0;
+  uint64_t now = uv_now(self->loop_);
+  // The due entries are taken first: what their connections schedule while they run waits for the next turn.
+  std::vector<TimerEntry> due;
+  while (!self->timers_.empty() && self->timers_.top().due <= now) {
+    due.push_back(self->timers_.top());
+    self->timers_.pop();
+  }
+  for (const TimerEntry& e : due) {
+    // Looked up by number: a connection that is gone is not found; one that was replaced has another seq.
+    if (Connection* c = self->Find(e.id)) c->OnTimer(e.seq, now);
+  }
+  self->ArmTimer();
 }
 
 }  // namespace wslay_node

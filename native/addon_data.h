@@ -6,6 +6,8 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <functional>
+#include <queue>
 #include <vector>
 
 #include "thread_buffers.h"
@@ -49,8 +51,17 @@ class AddonData {
   void Unregister(uint32_t id);
   Connection* Find(uint32_t id) const { return id < by_id_.size() ? by_id_[id] : nullptr; }
 
+  // The thread's one timer list for idleTimeout, automatic pings and maxLifetime: entries (deadline in uv_now()
+  // milliseconds, connection number, sequence) in a min-heap, driven by one uv_timer_t armed for the earliest.
+  // Returns the entry's sequence; at its deadline the connection's OnTimer(seq) runs. An entry whose connection is
+  // gone (or has scheduled another since: a different seq) is dropped when it comes up.
+  uint64_t ScheduleTimer(uint32_t id, uint64_t due);
+  size_t timer_entries() const { return timers_.size(); }
+
  private:
   static void OnIdle(uv_idle_t* idle);
+  static void OnTimer(uv_timer_t* timer);
+  void ArmTimer();
   static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg);
   static void OnAllHandlesClosed();
   // Connections still open when their thread ends: peers get a close frame (1011) where one can be written.
@@ -59,6 +70,16 @@ class AddonData {
   uv_loop_t* loop_ = nullptr;
   UvHandle<uv_idle_t> idle_;
   std::vector<uint32_t> deferred_;  // connection numbers
+  struct TimerEntry {
+    uint64_t due;
+    uint64_t seq;
+    uint32_t id;
+    bool operator>(const TimerEntry& o) const { return due > o.due; }
+  };
+  std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<TimerEntry>> timers_;
+  UvHandle<uv_timer_t> timer_;
+  uint64_t timer_armed_for_ = 0;  // the deadline timer_ is armed for; 0 = not armed
+  uint64_t next_timer_seq_ = 1;
   std::vector<Connection*> by_id_;
   std::vector<uint32_t> free_ids_;
   napi_ref slab_ = nullptr;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -145,6 +146,8 @@ Napi::Function Connection::DefineClass(Napi::Env env) {
           InstanceMethod<&Connection::Shutdown>("_shutdown"),
           InstanceMethod<&Connection::SetCallback>("_setCallback"),
           InstanceMethod<&Connection::Abort>("_abort"),
+          InstanceMethod<&Connection::Terminate>("_terminate"),
+          InstanceMethod<&Connection::SetReader>("_setReader"),
           InstanceMethod<&Connection::QueuedCount>("queuedCount"),
           InstanceMethod<&Connection::Ref>("ref"),
           InstanceMethod<&Connection::Unref>("unref"),
@@ -185,6 +188,10 @@ Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connec
   }
   close_timeout_ms_ = GetUint32(options, "closeTimeout", 5000);
   message_timeout_ms_ = GetUint32(options, "messageTimeout", 0);
+  idle_ms_ = GetUint64(options, "idleTimeoutMs", 0);
+  auto_ping_ = idle_ms_ != 0 && options.Get("sendPingsAutomatically").ToBoolean();
+  lifetime_ms_ = GetUint64(options, "maxLifetimeMs", 0);
+  drain_threshold_ = GetUint64(options, "drainThreshold", 0);
   if (env.IsExceptionPending()) {  // a getter on the options threw: it is thrown from the constructor
     closed_ = true;
     return;
@@ -271,6 +278,8 @@ Napi::Value Connection::Attach(const Napi::CallbackInfo& info) {
     head_len = h.ByteLength();
   }
   session_->Attach(fd, head, head_len);
+  attached_at_ = last_rx_at_ = uv_now(data_->loop());
+  if (attached_at_ == 0) attached_at_ = 1;  // 0 means "not attached"
   // Bytes already read past the handshake, or messages queued before the socket arrived: start on a later turn.
   data_->Defer(this);
   UpdatePoll();
@@ -331,7 +340,8 @@ Napi::Value Connection::QueueMsgByHandle(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Connection::Queue(Napi::Env env, Napi::Value data_value, Napi::Value opcode_value, Napi::Value rsv_value) {
-  if (!CheckOpen(env)) return env.Undefined();
+  // Ended with onClose still to come (held messages, terminate()): refused like a closing one. After onClose: throws.
+  if (closed_ && !close_report_ && !CheckOpen(env)) return env.Undefined();
   uint32_t opcode = 0, rsv = 0;
   if (!GetSmallInt(env, opcode_value, 15, "opcode", &opcode) || !GetSmallInt(env, rsv_value, 7, "rsv", &rsv)) {
     return env.Undefined();
@@ -356,13 +366,24 @@ Napi::Value Connection::Queue(Napi::Env env, Napi::Value data_value, Napi::Value
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  if (closed_) {
+    ++close_report_->unsent_messages;
+    close_report_->unsent_bytes += len;
+    return Napi::Boolean::New(env, false);
+  }
   QueueResult r = session_->Queue(static_cast<uint8_t>(opcode), data, len, static_cast<uint8_t>(rsv));
   if (text.capacity() > ThreadBuffers::kGatherSize) std::string().swap(text);  // do not keep a huge one
   if (r == QueueResult::kBackpressure) return Napi::Boolean::New(env, false);
+  if (r == QueueResult::kClosing && session_->IsClosing()) {
+    // A broadcast loop must not throw halfway because one client is closing: the message counts as unsent.
+    session_->CountRefused(len);
+    return Napi::Boolean::New(env, false);
+  }
   if (r != QueueResult::kOk) {
     ThrowQueueError(env, r);
     return env.Undefined();
   }
+  if (!above_drain_ && session_->BufferedAmount() > drain_threshold_) above_drain_ = true;
   if (depth_ == 0) UpdatePoll();
   return Napi::Boolean::New(env, true);
 }
@@ -405,7 +426,7 @@ Napi::Value Connection::Wait(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "wait() takes a callback function").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  waiter_ = Napi::Persistent(info[0].As<Napi::Function>());
+  waiters_.push_back(Napi::Persistent(info[0].As<Napi::Function>()));
   Defer();  // never called from here: Process() fires it once the queue is empty, at the latest on the next turn
   return env.Undefined();
 }
@@ -422,6 +443,24 @@ Napi::Value Connection::Close(const Napi::CallbackInfo& info) {
   // The close frame is queued once everything queued before it is out; wslay alone would send it first.
   if (session_->RequestClose(code, reason)) Defer();
   return env.Undefined();
+}
+
+Napi::Value Connection::Terminate(const Napi::CallbackInfo& info) {
+  if (closed_) return info.Env().Undefined();  // already ended: nothing to do
+  session_->Terminate();
+  if (depth_ > 0) return info.Env().Undefined();  // inside Process(): its end closes everything, then onClose
+  // Now: the fd is closed before this returns; onClose (1006) follows on a later turn, as after any other end.
+  EndNow();
+  data_->Defer(this);
+  return info.Env().Undefined();
+}
+
+Napi::Value Connection::SetReader(const Napi::CallbackInfo& info) {
+  if (closed_) return info.Env().Undefined();
+  session_->SetNoReader(!info[0].ToBoolean());
+  if (session_->HasPendingInput()) Defer();
+  if (depth_ == 0) UpdatePoll();
+  return info.Env().Undefined();
 }
 
 Napi::Value Connection::QueuedCount(const Napi::CallbackInfo& info) {
@@ -519,6 +558,8 @@ void Connection::Process(int events) {
       if (session_->IsClosing() && !close_timer_) StartCloseTimer();  // a peer that never answers or never reads
       if (message_timeout_ms_ != 0) WatchMessageTime();
       MaybeFireWaiter();
+      if (!closed_) MaybeFireDrain();  // a waiter may have ended it (terminate())
+      if (!closed_ && (idle_ms_ != 0 || lifetime_ms_ != 0) && attached_at_ != 0) ScheduleTimers();
     }
   }
   // No member access once the self-reference is dropped: the object may be collected from there on.
@@ -591,9 +632,74 @@ void Connection::WatchMessageTime() {
 void Connection::Wake() { data_->Defer(this); }
 
 void Connection::MaybeFireWaiter() {
-  if (waiter_.IsEmpty() || closed_ || !session_->SendQueueEmpty()) return;
-  Napi::FunctionReference cb = std::move(waiter_);
-  CallJs(cb, {});
+  if (waiters_.empty() || closed_ || !session_->SendQueueEmpty()) return;
+  // Every waiter of an empty queue, in order; one that ends the connection drops the rest (onClose follows).
+  std::vector<Napi::FunctionReference> batch;
+  batch.swap(waiters_);
+  for (Napi::FunctionReference& cb : batch) {
+    if (closed_) break;
+    CallJs(cb, {});
+  }
+}
+
+void Connection::MaybeFireDrain() {
+  if (!above_drain_ || session_->BufferedAmount() > drain_threshold_) return;
+  above_drain_ = false;
+  CallJs(callbacks_[kOnDrain], {});
+}
+
+uint64_t Connection::NextDeadline() const {
+  uint64_t due = UINT64_MAX;
+  if (lifetime_ms_ != 0 && !lifetime_over_) due = attached_at_ + lifetime_ms_;
+  if (idle_ms_ != 0) {
+    due = std::min(due, last_rx_at_ + idle_ms_);
+    if (auto_ping_ && !ping_outstanding_) due = std::min(due, last_rx_at_ + idle_ms_ / 2);
+  }
+  return due;
+}
+
+void Connection::ScheduleTimers() {
+  uint64_t now = uv_now(data_->loop());
+  uint64_t rx = session_->bytes_received();
+  if (rx != seen_rx_bytes_) {  // traffic: the idle time starts again, and a ping may go out again
+    seen_rx_bytes_ = rx;
+    last_rx_at_ = now;
+    ping_outstanding_ = false;
+  }
+  uint64_t due = NextDeadline();
+  if (due == UINT64_MAX) return;
+  if (timer_due_ != 0 && timer_due_ <= due) return;  // the entry already listed comes first and schedules the next
+  timer_due_ = due;
+  timer_seq_ = data_->ScheduleTimer(id_, due);
+}
+
+void Connection::OnTimer(uint64_t seq, uint64_t now) {
+  if (seq != timer_seq_ || closed_) return;  // an entry this connection has replaced by an earlier one
+  timer_due_ = 0;
+  uint64_t rx = session_->bytes_received();
+  if (rx != seen_rx_bytes_) {
+    seen_rx_bytes_ = rx;
+    last_rx_at_ = now;
+    ping_outstanding_ = false;
+  }
+  if (lifetime_ms_ != 0 && !lifetime_over_ && now >= attached_at_ + lifetime_ms_) {
+    lifetime_over_ = true;
+    session_->RequestClose(1001, std::string());  // the closing handshake, under closeTimeout
+  }
+  if (idle_ms_ != 0) {
+    uint64_t silent = now - last_rx_at_;
+    if (silent >= idle_ms_) {
+      // Silent for idleTimeout (after our ping, with automatic pings): the peer is gone or stuck, so no closing
+      // handshake that could wait closeTimeout more; ended like terminate().
+      session_->SetTimedOut();
+      session_->Terminate();
+    } else if (auto_ping_ && !ping_outstanding_ && silent >= idle_ms_ / 2) {
+      ping_outstanding_ = true;
+      static const uint8_t kEmpty = 0;
+      session_->Queue(WSLAY_PING, &kEmpty, 0, 0);  // refused once closing: the idle deadline still holds
+    }
+  }
+  Process(0);  // sends the ping or the close, or ends the connection; then schedules the next deadline
 }
 
 void Connection::Release() {
@@ -605,11 +711,15 @@ void Connection::Release() {
 }
 
 void Connection::Finish() {
+  EndNow();
+  DeliverHeldThenClose();
+}
+
+void Connection::EndNow() {
   close_report_.reset(new CloseReport(session_->Report()));
   Release();
   session_->Close();
-  waiter_.Reset();
-  DeliverHeldThenClose();
+  waiters_.clear();
 }
 
 void Connection::DeliverHeldThenClose() {
@@ -660,7 +770,7 @@ void Connection::Abandon(bool say_going_away) {
   Release();
   if (say_going_away) session_->SayGoingAway(1011);
   else session_->Close();
-  waiter_.Reset();
+  waiters_.clear();
   for (auto& cb : callbacks_) cb.Reset();
   if (self_ref_) {
     self_ref_ = false;

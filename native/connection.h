@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "session.h"
 #include "uv_handle.h"
@@ -36,6 +37,9 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
 
   bool defer_pending = false;  // listed in AddonData's deferred work
   uint32_t id() const { return id_; }
+  // The thread's timer list (AddonData::ScheduleTimer) reached this connection's entry `seq`: idleTimeout,
+  // automatic pings and maxLifetime are checked, then the next entry is scheduled.
+  void OnTimer(uint64_t seq, uint64_t now);
 
   // SessionHost
   bool Wants(Event event) override;
@@ -69,17 +73,26 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
   Napi::Value Abort(const Napi::CallbackInfo& info);
+  Napi::Value Terminate(const Napi::CallbackInfo& info);
+  Napi::Value SetReader(const Napi::CallbackInfo& info);  // (has: bool): someone takes received messages
 
   bool CheckOpen(Napi::Env env);
   Napi::Value Queue(Napi::Env env, Napi::Value data, Napi::Value opcode, Napi::Value rsv);
   void ThrowQueueError(Napi::Env env, QueueResult result);
   void Finish();  // closes everything, then delivers held messages and calls onClose (both maybe later)
+  void EndNow();  // closes everything and keeps the report for onClose
   void DeliverHeldThenClose();
   void Release();
   void UpdatePoll();
   void StartCloseTimer();
   void WatchMessageTime();  // messageTimeout: arms message_timer_ while a message is incomplete
   void MaybeFireWaiter();
+  void MaybeFireDrain();
+  // After each Process(): notes received traffic and schedules the next deadline of idleTimeout, automatic pings
+  // or maxLifetime in the thread's timer list (one entry per connection; traffic only moves deadlines later, so
+  // an entry that fires early just schedules the next).
+  void ScheduleTimers();
+  uint64_t NextDeadline() const;
   void Defer();
 
   // Calls a JS callback with `this` = the connection. An exception goes to process 'uncaughtException' and an
@@ -106,6 +119,21 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   uint32_t message_timeout_ms_ = 0;
   uint32_t timed_message_ = 0;      // the message_seq() being timed
   uint64_t timed_since_ = 0;        // uv_now() when it was first seen incomplete
+  // idleTimeout (0 = off): no bytes received for idle_ms_ → ended like terminate() (1006, timedOut). With
+  // automatic pings a ping goes out after half of it; the connection ends only if nothing arrives after that.
+  uint64_t idle_ms_ = 0;
+  bool auto_ping_ = false;
+  bool ping_outstanding_ = false;
+  uint64_t lifetime_ms_ = 0;  // maxLifetime (0 = off): then close(1001)
+  bool lifetime_over_ = false;
+  uint64_t attached_at_ = 0;  // uv_now() at attach; 0 = not attached (no timers yet)
+  uint64_t last_rx_at_ = 0;
+  uint64_t seen_rx_bytes_ = 0;
+  uint64_t timer_due_ = 0;    // the deadline of this connection's entry in the timer list; 0 = none
+  uint64_t timer_seq_ = 0;
+  // onDrain: bufferedAmount went above drain_threshold_ and has not fallen back to it yet.
+  uint64_t drain_threshold_ = 0;
+  bool above_drain_ = false;
   napi_async_context async_context_ = nullptr;
   napi_callback_scope callback_scope_ = nullptr;  // opened at the first JS call of a Process()
   int depth_ = 0;            // > 0 inside Process()
@@ -114,9 +142,11 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   bool js_failed_ = false;   // the environment is terminating: no more JS
   std::string fragment_bytes_;  // the last chunk a fragmented source returned, until the session copied it
 
-  enum Slot { kOnMsgRecv, kOnClose, kGenmask, kOnFrameRecvStart, kOnFrameRecvChunk, kOnFrameRecvEnd, kSlotCount };
+  enum Slot {
+    kOnMsgRecv, kOnClose, kGenmask, kOnFrameRecvStart, kOnFrameRecvChunk, kOnFrameRecvEnd, kOnDrain, kSlotCount
+  };
   Napi::FunctionReference callbacks_[kSlotCount];
-  Napi::FunctionReference waiter_;
+  std::vector<Napi::FunctionReference> waiters_;  // wait(cb): all of them, in order
 };
 
 }  // namespace wslay_node

@@ -167,7 +167,15 @@ void Session::SayGoingAway(uint16_t code) {
   Close();
 }
 
-void Session::SetReadPaused(bool paused) { read_paused_ = paused; }
+void Session::SetReadPaused(bool paused) {
+  user_read_paused_ = paused;
+  read_paused_ = user_read_paused_ || no_reader_;
+}
+
+void Session::SetNoReader(bool none) {
+  no_reader_ = none;
+  read_paused_ = user_read_paused_ || no_reader_;
+}
 
 void Session::SetWritePaused(bool paused) {
   write_paused_ = paused;
@@ -254,6 +262,7 @@ bool Session::RequestClose(uint16_t code, const std::string& reason) {
 
 bool Session::IsOver() const {
   if (ctx_ == nullptr) return true;
+  if (terminated_) return true;
   if (AwaitingCloseReply()) return false;
   if (fatal_ || eof_ || io_error_ != 0 || timed_out_) return true;
   if (fd_ < 0) return false;  // not attached yet
@@ -302,7 +311,9 @@ CloseReport Session::Report() const {
   CloseReport r;
   bool close_sent = ctx_ != nullptr && wslay_event_get_close_sent(ctx_);
   r.sent_code = close_sent ? wslay_event_get_status_code_sent(ctx_) : raw_close_sent_;
-  if (recv_code_ != 0) {
+  if (terminated_) {
+    r.code = 1006;
+  } else if (recv_code_ != 0) {
     r.code = recv_code_;
   } else if (fail_code_ != 0) {
     r.code = fail_code_;
@@ -321,6 +332,8 @@ CloseReport Session::Report() const {
                        (close_queued_ || recv_failed_ || (!wslay_event_want_read(ctx_) && !read_shut_));
   r.unsent_messages = QueuedCount() - (close_waiting && QueuedCount() > 0 ? 1 : 0);
   r.unsent_bytes = BufferedAmount();
+  r.unsent_messages += refused_messages_;
+  r.unsent_bytes += refused_bytes_;
   r.error = io_error_;
   r.timed_out = timed_out_;
   return r;
@@ -384,7 +397,7 @@ void Session::ReadPhase() {
 }
 
 bool Session::AwaitingCloseReply() const {
-  if (config_.server || ctx_ == nullptr || fd_ < 0 || close_reply_seen_ || recv_code_ != 0 || read_shut_) return false;
+  if (config_.server || terminated_ || ctx_ == nullptr || fd_ < 0 || close_reply_seen_ || recv_code_ != 0 || read_shut_) return false;
   if (eof_ || io_error_ != 0 || timed_out_ || wslay_event_get_close_received(ctx_)) return false;
   // wslay reads no more (it or we failed the connection) and our close frame is out
   bool reading_over = fatal_ || !wslay_event_get_read_enabled(ctx_);
@@ -411,6 +424,7 @@ void Session::ReadCloseReply(bool readable) {
     } else if (r.status == IoStatus::kError) {
       io_error_ = r.error;
     } else {
+      bytes_received_ += r.bytes;
       SkipReceived(buffers_->read(), r.bytes);
       if (r.bytes < ThreadBuffers::kReadSize) break;
     }
@@ -537,6 +551,7 @@ ssize_t Session::OnRecv(uint8_t* buf, size_t len) {
         }
         return -1;
       }
+      bytes_received_ += r.bytes;
       // A short read means the socket is drained: skip the read that would only say EAGAIN.
       if (r.bytes < ThreadBuffers::kReadSize - carried) fd_readable_ = false;
       carry_.clear();
@@ -949,7 +964,7 @@ void Session::Deliver(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t
                       uint64_t length, const uint8_t* data, size_t len) {
   // Paused after close(): we read on only to find the peer's close. Holding what comes before it would let the peer
   // grow our memory without bound, so it is dropped.
-  if (!host_->CanDeliver() || DiscardingInput()) return;
+  if (terminated_ || !host_->CanDeliver() || DiscardingInput()) return;  // terminate(): nothing more
   if (read_paused_ || HasHeld()) {
     if (buffers_->InjectedFailure(ThreadBuffers::Growth::kOther)) throw std::bad_alloc();  // test hook
     HeldEvent ev{kind, fin, rsv, opcode, status, length, {}};

@@ -108,6 +108,20 @@ class Session : private BudgetHolder {
   // Queues a close frame once everything queued before it is written. Returns false if close was already asked.
   bool RequestClose(uint16_t code, const std::string& reason);
   void SetReadPaused(bool paused);
+  // No callback takes received messages yet: reading waits (like a pause) so nothing is dropped.
+  void SetNoReader(bool none);
+  // terminate(): ends at once, no closing handshake, the queue dropped (reported unsent); code 1006.
+  void Terminate() {
+    terminated_ = true;
+    fatal_ = true;
+  }
+  // queueMsg refused because the connection is closing: counted with the unsent messages of the CloseReport.
+  void CountRefused(size_t len) {
+    ++refused_messages_;
+    refused_bytes_ += len;
+  }
+  // Received bytes so far (idleTimeout watches it change).
+  uint64_t bytes_received() const { return bytes_received_; }
   void SetWritePaused(bool paused);
   void ShutdownRead();
   void ShutdownWrite();
@@ -202,7 +216,7 @@ class Session : private BudgetHolder {
 
   bool HasHeld() const { return held_head_ < held_.size(); }
   // After close() reading goes on while paused, for the peer's close; what arrives meanwhile is not delivered.
-  bool ReadBlocked() const { return ((read_paused_ || HasHeld()) && !close_requested_) || PongBackpressure(); }
+  bool ReadBlocked() const { return terminated_ || ((read_paused_ || HasHeld()) && !close_requested_) || PongBackpressure(); }
   bool DiscardingInput() const { return read_paused_ && close_requested_; }
   // Too many pongs wait unwritten behind a peer that does not read: stop reading until some are out.
   bool PongBackpressure() const { return pongs_unsent_ >= config_.max_pending_pongs; }
@@ -240,7 +254,9 @@ class Session : private BudgetHolder {
   FrameCursor sent_frames_;
 
   // Flow control
-  bool read_paused_ = false;
+  bool read_paused_ = false;      // user_read_paused_ || no_reader_
+  bool user_read_paused_ = false;  // stopRead()
+  bool no_reader_ = false;
   bool write_paused_ = false;
   bool read_shut_ = false;          // shutdownRead(): not a sign of closing
   // A fragmented source returned no data: it is not asked again until startWrite() or a new message, but control
@@ -253,6 +269,10 @@ class Session : private BudgetHolder {
   int io_error_ = 0;
   bool fatal_ = false;            // wslay returned an error, or the host aborted: nothing more can happen
   bool timed_out_ = false;
+  bool terminated_ = false;
+  size_t refused_messages_ = 0;
+  size_t refused_bytes_ = 0;
+  uint64_t bytes_received_ = 0;
   bool recv_failed_ = false;      // wslay_event_recv returned an error
   bool close_requested_ = false;  // close() was called
   bool close_queued_ = false;     // a close frame is in wslay's queue (ours, an echo, or a failure)

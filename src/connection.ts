@@ -35,7 +35,8 @@ export interface CloseInfo {
   unsentBytes: number;
   /** The socket error that ended the connection, if any. */
   errno?: number;
-  /** The peer did not answer our close within `closeTimeout`. */
+  /** The peer did not answer our close within `closeTimeout`, or was silent for `idleTimeout` (then `code` is 1006
+   *  and no close frame was sent). */
   timedOut?: boolean;
 }
 
@@ -57,6 +58,9 @@ export type OnFrameRecvStart = (
 ) => void;
 export type OnFrameRecvChunk = (this: WebSocketConnection, data: Buffer) => void;
 export type OnFrameRecvEnd = (this: WebSocketConnection) => void;
+/** A ping or pong from the peer, with its payload (at most 125 bytes). */
+export type OnControl = (this: WebSocketConnection, data: Buffer) => void;
+export type OnDrain = (this: WebSocketConnection) => void;
 
 /** Data for `queueMsg`: text is sent as UTF-8. */
 export type MessageData = string | ArrayBufferView | ArrayBuffer;
@@ -103,6 +107,18 @@ export interface WebSocketConnectionOptions {
   /** Refuse new messages while more than this many bytes are queued unsent (a reader slower than we write):
    *  `queueMsg` then returns false and queues nothing. Default: no limit. */
   maxBackpressure?: number;
+  /** Seconds (fractions allowed) without any bytes received after which the connection is ended like
+   *  `terminate()`: code 1006, `timedOut: true`, no close frame. With `sendPingsAutomatically` a ping goes out
+   *  after half of it, so a live peer's pong keeps the connection open. Sending does not count as traffic.
+   *  Default: off. */
+  idleTimeout?: number;
+  /** With `idleTimeout`: send a ping after half of `idleTimeout` without traffic. Default true. */
+  sendPingsAutomatically?: boolean;
+  /** Minutes (fractions allowed) after which the connection is closed with 1001 (a closing handshake, under
+   *  `closeTimeout`), however busy. Default: off. */
+  maxLifetime?: number;
+  /** `onDrain` fires when `bufferedAmount` falls to this many bytes after having been above it. Default 0. */
+  drainThreshold?: number;
   /** permessage-deflate as negotiated in the handshake (handleUpgrade and connect fill it in): messages of at
    *  least `threshold` bytes are compressed, received ones inflated, both in C++ on this thread. Default: none. */
   perMessageDeflate?: NegotiatedDeflate;
@@ -111,6 +127,13 @@ export interface WebSocketConnectionOptions {
   onMsgRecv?: OnMsgRecv;
   /** Called once, after the fd is closed: `(code, info)`. Default: none. */
   onClose?: OnClose;
+  /** A ping from the peer `(data)`, after the automatic pong was queued (and after `onMsgRecv`). Like every
+   *  received message, only while `onMsgRecv` is set: without it the connection does not read. Default: none. */
+  onPing?: OnControl;
+  /** A pong from the peer `(data)`, after `onMsgRecv`; same condition as `onPing`. Default: none. */
+  onPong?: OnControl;
+  /** `bufferedAmount` fell to `drainThreshold` after having been above it: more can be queued. Default: none. */
+  onDrain?: OnDrain;
   /** Client only: masking keys. Must return exactly `len` bytes. Default: the OS's CSPRNG. */
   genmask?: Genmask;
   /** With `buffering: false`: a data frame starts `(fin, rsv, opcode, payloadLength in bytes)`. Default: none. */
@@ -122,6 +145,21 @@ export interface WebSocketConnectionOptions {
 }
 
 const queueMsgByHandle = native.queueMsg;
+const EMPTY = Buffer.alloc(0);
+
+type Addresses = [string, number, 'IPv4' | 'IPv6', string, number];
+
+/** The socket's addresses, read now: after the handover Node's socket is destroyed and says undefined. */
+function addressesOf(fd: number | undefined, socket: net.Socket | undefined): Addresses | undefined {
+  if (fd !== undefined) return native.socketAddresses(fd);
+  if (socket?.remoteAddress === undefined || socket.remotePort === undefined) {
+    // Not connected yet (net.connect still connecting): from the fd once it has one.
+    const handleFd = (socket as unknown as { _handle?: { fd?: number } } | undefined)?._handle?.fd;
+    return typeof handleFd === 'number' && handleFd >= 0 ? native.socketAddresses(handleFd) : undefined;
+  }
+  const family = socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4';
+  return [socket.remoteAddress, socket.remotePort, family, socket.localAddress ?? '', socket.localPort ?? 0];
+}
 
 // Internal: a function that runs before onClose whatever the user sets it to (WorkerPool counts closes with it).
 const closeWatchers = new WeakMap<WebSocketConnection, () => void>();
@@ -178,6 +216,11 @@ export class WebSocketConnection extends native.NativeConnection {
   #onFrameRecvStart?: OnFrameRecvStart;
   #onFrameRecvChunk?: OnFrameRecvChunk;
   #onFrameRecvEnd?: OnFrameRecvEnd;
+  #onPing?: OnControl;
+  #onPong?: OnControl;
+  #onDrain?: OnDrain;
+  readonly #buffering: boolean;
+  #remote: [string, number, 'IPv4' | 'IPv6', string, number] | undefined;
   readonly #handle: NativeHandle;
   /** Set while a socket's takeover waits (its 101 still flushing): a close in the meantime cancels it. */
   #cancelTakeover: (() => void) | undefined;
@@ -195,6 +238,7 @@ export class WebSocketConnection extends native.NativeConnection {
     }
     if (socket !== undefined) checkSocket(socket);
     const type = options.type ?? 'server';
+    const idleTimeout = options.idleTimeout ?? 0;
     super({
       server: type === 'server',
       buffering: options.buffering ?? true,
@@ -205,13 +249,22 @@ export class WebSocketConnection extends native.NativeConnection {
       maxPendingPongs: options.maxPendingPongs ?? 1024,
       allowedRsv: checkAllowedRsv(options.allowedRsv),
       maxBackpressure: options.maxBackpressure ?? 0,
+      idleTimeoutMs: Math.ceil(idleTimeout * 1000),
+      sendPingsAutomatically: idleTimeout > 0 && (options.sendPingsAutomatically ?? true),
+      maxLifetimeMs: Math.ceil((options.maxLifetime ?? 0) * 60_000),
+      drainThreshold: options.drainThreshold ?? 0,
       deflate: options.perMessageDeflate
         ? { ...deflateParamsFor(type, options.perMessageDeflate), threshold: checkThreshold(options.perMessageDeflate) }
         : undefined,
     });
     this.#handle = this._handle();
+    this.#buffering = options.buffering ?? true;
     this._setCallback(CallbackSlot.onClose, WebSocketConnection.#deliverClose);
+    this.#remote = addressesOf(fd, socket as net.Socket | undefined);
     this.onMsgRecv = options.onMsgRecv;
+    this.onPing = options.onPing;
+    this.onPong = options.onPong;
+    this.onDrain = options.onDrain;
     this.onClose = options.onClose;
     this.genmask = options.genmask;
     this.onFrameRecvStart = options.onFrameRecvStart;
@@ -255,19 +308,73 @@ export class WebSocketConnection extends native.NativeConnection {
     checkCallback('onMsgRecv', fn);
     this.#onMsgRecv = fn ?? undefined;
     this._setCallback(CallbackSlot.onMsgRecv, this.#onMsgRecv ? WebSocketConnection.#deliverMessage : undefined);
+    this.#updateReader();
+  }
+
+  // Messages must never be lost because a callback was set late: until one takes them the connection does not
+  // read (onMsgRecv; without buffering also a frame callback, which the data comes through).
+  #updateReader(): void {
+    const frames = !this.#buffering && !!(this.#onFrameRecvStart || this.#onFrameRecvChunk || this.#onFrameRecvEnd);
+    this._setReader(!!this.#onMsgRecv || frames);
+  }
+
+  /** A ping from the peer `(data)`, after the automatic pong (and after `onMsgRecv`). */
+  get onPing(): OnControl | undefined {
+    return this.#onPing;
+  }
+  set onPing(fn: OnControl | undefined) {
+    checkCallback('onPing', fn);
+    this.#onPing = fn ?? undefined;
+  }
+  /** A pong from the peer `(data)`, after `onMsgRecv`. */
+  get onPong(): OnControl | undefined {
+    return this.#onPong;
+  }
+  set onPong(fn: OnControl | undefined) {
+    checkCallback('onPong', fn);
+    this.#onPong = fn ?? undefined;
+  }
+  /** `bufferedAmount` fell to `drainThreshold` (default 0) after having been above it. */
+  get onDrain(): OnDrain | undefined {
+    return this.#onDrain;
+  }
+  set onDrain(fn: OnDrain | undefined) {
+    checkCallback('onDrain', fn);
+    this.#onDrain = fn ?? undefined;
+    this._setCallback(CallbackSlot.onDrain, this.#onDrain);
+  }
+
+  /** The peer's IP address, captured when the connection was made (it stays after the socket is gone); undefined
+   *  for a socket that is not TCP. */
+  get remoteAddress(): string | undefined {
+    return this.#remote?.[0];
+  }
+  /** The peer's port. */
+  get remotePort(): number | undefined {
+    return this.#remote?.[1];
+  }
+  /** 'IPv4' or 'IPv6'. */
+  get remoteFamily(): 'IPv4' | 'IPv6' | undefined {
+    return this.#remote?.[2];
+  }
+  /** Our end's IP address. */
+  get localAddress(): string | undefined {
+    return this.#remote?.[3];
+  }
+  /** Our end's port. */
+  get localPort(): number | undefined {
+    return this.#remote?.[4];
   }
 
   // What the native side calls for each message: small messages arrive as a view into a shared slab (see
   // native/addon_data.h), so a Buffer view is made here instead of an ArrayBuffer per message in C++.
   // `meta` packs rsv (bits 0-2), the opcode (bits 3-6) and the status code (bits 7-22).
   static #deliverMessage(this: WebSocketConnection, slab: ArrayBuffer, offset: number, length: number, meta: number): void {
-    this.#onMsgRecv?.call(
-      this,
-      (meta & 7) as RsvBits,
-      ((meta >>> 3) & 15) as MessageOpcode,
-      Buffer.from(slab, offset, length),
-      meta >>> 7,
-    );
+    const opcode = ((meta >>> 3) & 15) as MessageOpcode;
+    const msg = Buffer.from(slab, offset, length);
+    this.#onMsgRecv?.call(this, (meta & 7) as RsvBits, opcode, msg, meta >>> 7);
+    if (opcode === Opcode.PING) this.#onPing?.call(this, msg);
+    else if (opcode === Opcode.PONG) this.#onPong?.call(this, msg);
   }
   /** Called once, after the fd is closed: `(code, info)`; after any messages stopRead() held (see startRead()). */
   get onClose(): OnClose | undefined {
@@ -305,6 +412,7 @@ export class WebSocketConnection extends native.NativeConnection {
     checkCallback('onFrameRecvStart', fn);
     this.#onFrameRecvStart = fn ?? undefined;
     this._setCallback(CallbackSlot.onFrameRecvStart, this.#onFrameRecvStart);
+    this.#updateReader();
   }
   get onFrameRecvChunk(): OnFrameRecvChunk | undefined {
     return this.#onFrameRecvChunk;
@@ -313,6 +421,7 @@ export class WebSocketConnection extends native.NativeConnection {
     checkCallback('onFrameRecvChunk', fn);
     this.#onFrameRecvChunk = fn ?? undefined;
     this._setCallback(CallbackSlot.onFrameRecvChunk, this.#onFrameRecvChunk);
+    this.#updateReader();
   }
   get onFrameRecvEnd(): OnFrameRecvEnd | undefined {
     return this.#onFrameRecvEnd;
@@ -321,12 +430,35 @@ export class WebSocketConnection extends native.NativeConnection {
     checkCallback('onFrameRecvEnd', fn);
     this.#onFrameRecvEnd = fn ?? undefined;
     this._setCallback(CallbackSlot.onFrameRecvEnd, this.#onFrameRecvEnd);
+    this.#updateReader();
   }
 
   /** Queues a message (copied now, sent when the socket is writable). Opcodes: TEXT, BINARY, PING, PONG.
-   *  Returns false, queueing nothing, when `maxBackpressure` bytes are already waiting. */
+   *  Returns false, queueing nothing, when `maxBackpressure` bytes are already waiting, or when the connection is
+   *  closing (the message is then counted in onClose's `unsentMessages`/`unsentBytes`). Throws after onClose. */
   queueMsg(msg: MessageData, opcode: MessageOpcode = Opcode.TEXT): boolean {
     return queueMsgByHandle(this.#handle, msg, opcode, 0);
+  }
+
+  /** Queues a ping with `data` (at most 125 bytes, RangeError otherwise; default empty). The answer arrives
+   *  through `onPong`. Returns false as `queueMsg` does. */
+  ping(data: MessageData = EMPTY): boolean {
+    return queueMsgByHandle(this.#handle, data, Opcode.PING, 0);
+  }
+
+  /** Queues an unsolicited pong with `data` (at most 125 bytes, RangeError otherwise; default empty). Pings are
+   *  answered automatically. Returns false as `queueMsg` does. */
+  pong(data: MessageData = EMPTY): boolean {
+    return queueMsgByHandle(this.#handle, data, Opcode.PONG, 0);
+  }
+
+  /** Ends the connection now: no closing handshake, queued messages dropped (counted in onClose's
+   *  `unsentMessages`/`unsentBytes`), the fd closed before this returns; `onClose(1006)` follows on a later turn.
+   *  After the end it does nothing. */
+  terminate(): void {
+    this.#cancelTakeover?.();
+    this.#cancelTakeover = undefined;
+    this._terminate();
   }
 
   /** Like queueMsg with RSV bits set (default RSV1), for an extension implemented by the caller. Only RSV1 can be
@@ -344,8 +476,8 @@ export class WebSocketConnection extends native.NativeConnection {
     this._queueFragmented(source as (len: number) => unknown, opcode, rsv);
   }
 
-  /** Calls `cb` once the send queue is empty (on a later tick if it already is). A new call replaces the old one;
-   *  if the connection closes first, `cb` is not called (`onClose` is). */
+  /** Calls `cb` once the send queue is empty (on a later tick if it already is). Every waiter is kept and called in
+   *  order; if the connection closes first, they are not called (`onClose` is). */
   wait(cb: () => void): void {
     this._wait(cb);
   }

@@ -29,6 +29,10 @@ export interface HandoffRequestInfo {
   headers: Record<string, string | string[] | undefined>;
   remoteAddress: string;
   remotePort: number;
+  /** 'IPv4' or 'IPv6' ('' when unknown). */
+  remoteFamily: string;
+  localAddress: string;
+  localPort: number;
 }
 
 /** The part of a SocketHandoff that crosses postMessage. */
@@ -199,6 +203,9 @@ export async function upgradeForHandoff(
     headers: { ...req.headers },
     remoteAddress: tcp.remoteAddress ?? '',
     remotePort: tcp.remotePort ?? 0,
+    remoteFamily: tcp.remoteFamily ?? '',
+    localAddress: tcp.localAddress ?? '',
+    localPort: tcp.localPort ?? 0,
   };
   return detachSocket(tcp, head, { protocol: agreed.protocol, perMessageDeflate: agreed.deflate, request: info });
 }

@@ -20,6 +20,10 @@ export declare class NativeConnection {
   _setCallback(slot: number, fn: ((...args: any[]) => unknown) | undefined): void;
   /** silent: the constructor failed (no onClose). Otherwise onClose(1006), with `errno` when given. */
   _abort(silent: boolean, errno?: number): void;
+  /** Ends now: no closing handshake, the queue dropped, the fd closed; onClose(1006) on a later turn. */
+  _terminate(): void;
+  /** Whether a callback takes received messages: without one the connection does not read. */
+  _setReader(has: boolean): void;
   queuedCount(): number;
   ref(): this;
   unref(): this;
@@ -37,6 +41,10 @@ export interface NativeOptions {
   maxPendingPongs: number;
   allowedRsv: number;
   maxBackpressure: number;
+  idleTimeoutMs: number;
+  sendPingsAutomatically: boolean;
+  maxLifetimeMs: number;
+  drainThreshold: number;
   deflate?: DeflateParams & { threshold: number };
 }
 
@@ -48,6 +56,7 @@ export const CallbackSlot = {
   onFrameRecvStart: 3,
   onFrameRecvChunk: 4,
   onFrameRecvEnd: 5,
+  onDrain: 6,
 } as const;
 
 /** A NativeConnection's number, for the hot path (queueMsg) without a method call on the object. */
@@ -59,6 +68,9 @@ export interface NativeModule {
   queueMsg(handle: NativeHandle, data: string | ArrayBufferView | ArrayBuffer, opcode: number, rsv: number): boolean;
   /** A close-on-exec duplicate of a stream socket fd (throws TypeError for anything else). */
   dupSocketFd(fd: number): number;
+  /** [remoteAddress, remotePort, family, localAddress, localPort] of a TCP socket fd (getpeername/getsockname);
+   *  undefined for another socket or when they cannot be read. */
+  socketAddresses(fd: number): [string, number, 'IPv4' | 'IPv6', string, number] | undefined;
   /** Closes an fd; true on success. */
   closeFd(fd: number): boolean;
   /** Tests only: the next `count` callbacks on this thread find an argument missing, as when memory runs out. */

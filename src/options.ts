@@ -38,8 +38,15 @@ const CONNECTION_NAMES = namesOf<WebSocketConnectionOptions>({
   maxPendingPongs: true,
   allowedRsv: true,
   maxBackpressure: true,
+  idleTimeout: true,
+  sendPingsAutomatically: true,
+  maxLifetime: true,
+  drainThreshold: true,
   perMessageDeflate: true,
   onMsgRecv: true,
+  onPing: true,
+  onPong: true,
+  onDrain: true,
   onClose: true,
   genmask: true,
   onFrameRecvStart: true,
@@ -91,7 +98,17 @@ const DEFLATE_NAMES = namesOf<PerMessageDeflateOptions>({
   threshold: true,
 });
 
-const CALLBACK_NAMES = ['onMsgRecv', 'onClose', 'genmask', 'onFrameRecvStart', 'onFrameRecvChunk', 'onFrameRecvEnd'];
+const CALLBACK_NAMES = [
+  'onMsgRecv',
+  'onClose',
+  'genmask',
+  'onFrameRecvStart',
+  'onFrameRecvChunk',
+  'onFrameRecvEnd',
+  'onPing',
+  'onPong',
+  'onDrain',
+];
 
 /** Inclusive ranges of the numeric connection options. */
 const CONNECTION_RANGES: Record<string, [min: number, max: number]> = {
@@ -103,7 +120,24 @@ const CONNECTION_RANGES: Record<string, [min: number, max: number]> = {
   maxPendingPongs: [1, 2 ** 32 - 1],
   allowedRsv: [0, RSV1],
   maxBackpressure: [1, Number.MAX_SAFE_INTEGER],
+  drainThreshold: [0, Number.MAX_SAFE_INTEGER],
 };
+
+/** Durations that may be fractional (idleTimeout in seconds, maxLifetime in minutes): (0, max]. The maxima keep
+ *  the milliseconds within what a libuv timer takes (2^31 - 1 ms, about 24.8 days). */
+const CONNECTION_DURATIONS: Record<string, number> = {
+  idleTimeout: (2 ** 31 - 1) / 1000,
+  maxLifetime: (2 ** 31 - 1) / 60_000,
+};
+
+/** `value` itself when it is undefined or a number in (0, max]; a RangeError otherwise. */
+export function checkDuration(name: string, value: unknown, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !(value > 0 && value <= max)) {
+    throw new RangeError(`${name} must be a number greater than 0 and at most ${max}`);
+  }
+  return value;
+}
 
 /** `value` itself when it is undefined or an integer in [min, max]; a RangeError otherwise. */
 export function checkInteger(name: string, value: unknown, min: number, max: number): number | undefined {
@@ -136,6 +170,8 @@ function checkNames(what: string, options: Options, allowed: readonly string[]):
 function checkConnectionValues(options: Options): void {
   for (const name of CALLBACK_NAMES) checkCallback(name, options[name]);
   checkBoolean('buffering', options.buffering);
+  checkBoolean('sendPingsAutomatically', options.sendPingsAutomatically);
+  for (const [name, max] of Object.entries(CONNECTION_DURATIONS)) checkDuration(name, options[name], max);
   for (const [name, [min, max]] of Object.entries(CONNECTION_RANGES)) checkInteger(name, options[name], min, max);
   if (options.head !== undefined && !(options.head instanceof Uint8Array)) {
     throw new TypeError('head must be a Buffer or Uint8Array');

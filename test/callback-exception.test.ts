@@ -68,6 +68,7 @@ server.on('upgrade', (req, socket, head) => {
   const which = first ? 'first' : 'second';
   const conn = handleUpgrade(req, socket, head, {
     onClose(code) { out.serverCloses.push(which + ' ' + code); },
+    onMsgRecv() {}, // without one the connection does not read (and would not see the client's close)
   });
   if (!first) return;
   first = false;

@@ -90,11 +90,14 @@ describe('close started by our side', () => {
     expect(info.wasClean).toBe(true);
   });
 
-  it('queueMsg after close() throws a clear Error', async () => {
+  it('queueMsg after close() returns false and counts the message as unsent; after onClose it throws', async () => {
     const ep = await withWs();
     ep.conn.close(1000);
-    expect(() => ep.conn.queueMsg('late')).toThrow(/clos(e|ing)/);
-    await within(ep.closed, 3000, 'onClose');
+    expect(ep.conn.queueMsg('late')).toBe(false);
+    const { info } = await within(ep.closed, 3000, 'onClose');
+    expect(info.unsentMessages).toBe(1);
+    expect(info.unsentBytes).toBe(4);
+    expect(() => ep.conn.queueMsg('later')).toThrow(/closed/);
   });
 
   it('works from inside onMsgRecv, after queueing a reply there', async () => {
