@@ -341,6 +341,8 @@ describe('our WebSocketServer: options and events (ws client)', () => {
     expect(req.url).toBe('/h');
     expect(ws).toBeInstanceOf(WebSocket);
     expect(ws.url).toBeUndefined();
+    expect(ws._socket.remoteAddress).toBe('127.0.0.1'); // what engine.io reads
+    expect(ws._socket.remotePort).toBe(c._socket.localPort);
     expect(wss.clients.has(ws)).toBe(true);
     const gone = closed(ws);
     c.close();

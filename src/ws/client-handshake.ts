@@ -200,7 +200,7 @@ function start(ws: WebSocket, address: string | URL, protocols: string[], option
         return;
       }
       ws[kAbortHandshake] = undefined;
-      ws[kAttach](conn, accepted.protocol ?? '', accepted.deflate ? 'permessage-deflate' : '', socket);
+      ws[kAttach](conn, accepted.protocol ?? '', accepted.deflate ? 'permessage-deflate' : '');
       ws.emit('open');
     });
     if (options.finishRequest) options.finishRequest(req, ws);

@@ -301,7 +301,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       perMessageDeflate: deflate?.negotiated,
       maxRecvSize: this.#maxRecvSize,
     });
-    ws[kAttach](conn, protocol ?? '', deflate ? 'permessage-deflate' : '', socket as net.Socket);
+    ws[kAttach](conn, protocol ?? '', deflate ? 'permessage-deflate' : '');
     if (this.clients) {
       this.clients.add(ws);
       ws.on('close', () => {

@@ -3,7 +3,6 @@
 // the event loop) and its Buffer is the one the connection delivered (no copy, except where binaryType needs one).
 import { EventEmitter } from 'node:events';
 import type * as http from 'node:http';
-import type * as net from 'node:net';
 
 import type { CloseInfo, WebSocketConnection } from '../connection.js';
 import { isValidCloseCode, Opcode } from '../constants.js';
@@ -16,14 +15,11 @@ import {
   setOnAttribute,
 } from './event-target.js';
 
-/** The socket's addresses, as read when the connection opened. */
-export interface SocketAddresses {
-  remoteAddress: string | undefined;
-  remotePort: number | undefined;
-  remoteFamily: string | undefined;
-  localAddress: string | undefined;
-  localPort: number | undefined;
-}
+/** The socket's addresses (the connection's own, read when it opened). */
+export type SocketAddresses = Pick<
+  WebSocketConnection,
+  'remoteAddress' | 'remotePort' | 'remoteFamily' | 'localAddress' | 'localPort'
+>;
 
 export const CONNECTING = 0;
 export const OPEN = 1;
@@ -182,7 +178,6 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.#callbacks = [];
     for (const cb of cbs) cb();
   };
-  #addresses: SocketAddresses | undefined;
   /** @internal Set by the client handshake while it runs: how to abort it. */
   [kAbortHandshake]: ((err: Error) => void) | undefined;
 
@@ -213,15 +208,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   /** @internal Takes over an open connection (the server's, or the client's after its handshake). */
-  [kAttach](conn: WebSocketConnection, protocol: string, extensions: string, socket: net.Socket): void {
+  [kAttach](conn: WebSocketConnection, protocol: string, extensions: string): void {
     this.#conn = conn;
-    this.#addresses = {
-      remoteAddress: socket.remoteAddress,
-      remotePort: socket.remotePort,
-      remoteFamily: socket.remoteFamily,
-      localAddress: socket.localAddress,
-      localPort: socket.localPort,
-    };
     this.#state = OPEN;
     this.#protocol = protocol;
     this.#extensions = extensions;
@@ -289,9 +277,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   /** Not ws's net.Socket (the native connection owns the fd): its addresses only, for code that reads
-   *  `ws._socket.remoteAddress`; undefined before the handshake. */
+   *  `ws._socket.remoteAddress` (engine.io does); undefined before the handshake. */
   get _socket(): SocketAddresses | undefined {
-    return this.#addresses;
+    return this.#conn;
   }
 
   get readyState(): number {
@@ -394,15 +382,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       if (callback) process.nextTick(callback, notOpen(state));
       return;
     }
-    const conn = this.#conn as WebSocketConnection & { ping?: (d?: unknown) => boolean; pong?: (d?: unknown) => boolean };
-    // FALLBACK until h-live's native conn.ping()/conn.pong() are merged: queue the control frame as a message.
-    const native = conn[kind];
     let ok: boolean;
     try {
-      ok =
-        typeof native === 'function'
-          ? native.call(conn, payload) !== false
-          : conn.queueMsg(payload, kind === 'ping' ? Opcode.PING : Opcode.PONG);
+      ok = kind === 'ping' ? this.#conn.ping(payload) : this.#conn.pong(payload);
     } catch (err) {
       if (err instanceof TypeError || err instanceof RangeError) throw err;
       ok = false;
@@ -446,10 +428,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     }
     this.#closeCalled = true;
     if (this.#state === OPEN) this.#state = CLOSING;
-    const conn = this.#conn as WebSocketConnection & { terminate?: () => void; _abort(silent: boolean): void };
-    // FALLBACK until h-live's native conn.terminate() is merged: the internal abort ends the fd with 1006 too.
-    if (typeof conn.terminate === 'function') conn.terminate();
-    else if (conn.readyState !== 'closed') conn._abort(false);
+    this.#conn.terminate();
   }
 
   /** Stops reading (the peer meets TCP backpressure); resume() goes on. */
