@@ -404,6 +404,17 @@ describe('our client: options and events (ws server)', () => {
     expect(c.OPEN).toBe(1);
   });
 
+  it('generateMask fills the masking keys (a zero mask leaves the payload as sent)', async () => {
+    let calls = 0;
+    const { wss, url } = await serve('ws');
+    const got = new Promise<string>((r) => wss.on('connection', (s: any) => s.on('message', (d: Buffer) => r(d.toString()))));
+    const c = dial('ours', url, undefined, { generateMask: (m: Buffer) => (calls++, m.fill(0)) });
+    await opened(c);
+    c.send('masked with zeros');
+    expect(await within(got, 5000, 'message')).toBe('masked with zeros');
+    expect(calls).toBeGreaterThan(0);
+  });
+
   it('"upgrade" then "open"; onopen works', async () => {
     const { url } = await serve('ws');
     const c = dial('ours', url);

@@ -61,6 +61,8 @@ function start(ws: WebSocket, address: string | URL, protocols: string[], option
   const deflate = mapDeflateOption(options.perMessageDeflate, true);
   const deflateOptions = resolveDeflateOption(deflate || false);
   const maxRedirects = options.maxRedirects ?? 10;
+  const generateMask = options.generateMask;
+  if (generateMask !== undefined && typeof generateMask !== 'function') throw new TypeError('generateMask must be a function');
   let redirects = 0;
 
   const request = (url: URL, redirected: boolean): void => {
@@ -193,6 +195,13 @@ function start(ws: WebSocket, address: string | URL, protocols: string[], option
           type: 'client',
           perMessageDeflate: accepted.deflate ?? undefined,
           maxRecvSize: maxRecvSizeFor(options.maxPayload),
+          genmask: generateMask
+            ? (len: number) => {
+                const mask = Buffer.alloc(len);
+                generateMask(mask);
+                return mask;
+              }
+            : undefined,
         });
       } catch (err) {
         socket.destroy();

@@ -139,6 +139,8 @@ export interface ClientOptions {
   agent?: http.Agent;
   host?: string;
   finishRequest?: (request: http.ClientRequest, websocket: WebSocket) => void;
+  /** Fills each frame's masking key (4 bytes). Default: the OS's CSPRNG. */
+  generateMask?: (mask: Buffer) => void;
   [other: string]: unknown;
 }
 
