@@ -207,6 +207,17 @@ for (const { name, ours } of PAIRS) {
       expect(error.code).toBe('WS_ERR_UNSUPPORTED_MESSAGE_LENGTH');
     });
 
+    it('a peer that closes with 1002 itself: "close" 1002 and no "error" (that is for failures of our own)', async () => {
+      const { our, peer } = await pair(ours);
+      const errors: Error[] = [];
+      our.on('error', (e: Error) => errors.push(e));
+      const ourClosed = closed(our);
+      peer.close(1002, 'your fault');
+      const [code, reason] = await ourClosed;
+      expect([code, reason.toString()]).toEqual([1002, 'your fault']);
+      expect(errors).toEqual([]);
+    });
+
     it('send(data, cb) calls back once written; fin: false fragments arrive as one message', async () => {
       const { our, peer } = await pair(ours);
       const done = await within(new Promise<unknown>((r) => our.send('x', (err: unknown) => r(err ?? 'ok'))), 5000, 'cb');

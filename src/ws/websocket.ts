@@ -263,7 +263,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       for (const cb of cbs) cb(err);
     }
     // ws emits 'error' first when it failed the connection itself (a protocol error, bad UTF-8, a message too big).
-    if (!this.#closeCalled && info.sentCode === code && (code === 1002 || code === 1007 || code === 1009)) {
+    // A peer that closed with such a code itself got it echoed too; what tells the two apart: a server that fails
+    // closes TCP at once (not clean), and a client's failing close has no reason, so the server's echo has none.
+    const failedHere = this.#url === undefined ? !info.wasClean : info.reason === '';
+    if (!this.#closeCalled && failedHere && info.sentCode === code && (code === 1002 || code === 1007 || code === 1009)) {
       this.emit('error', failureError(code));
     }
     this.emit('close', code, code === 1005 || !info.reason ? EMPTY : Buffer.from(info.reason));
