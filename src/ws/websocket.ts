@@ -116,7 +116,6 @@ function failureError(code: number): Error {
 /** @internal Symbols the server and the client handshake use to reach a WebSocket's internals. */
 export const kAttach = Symbol('wslay.ws.attach');
 export const kAbortHandshake = Symbol('wslay.ws.abortHandshake');
-export const kSetClient = Symbol('wslay.ws.setClient');
 export const kFailHandshake = Symbol('wslay.ws.failHandshake');
 
 export interface ClientOptions {
@@ -217,11 +216,6 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.#extensions = extensions;
     conn.onMsgRecv = (_rsv, opcode, msg) => this.#receive(opcode, msg);
     conn.onClose = (code, info) => this.#closed(code, info);
-  }
-
-  /** @internal The client's URL as given (the server's connections have none). */
-  [kSetClient](url: string): void {
-    this.#url = url;
   }
 
   #receive(opcode: number, msg: Buffer): void {
