@@ -300,6 +300,14 @@ describe('our WebSocketServer: options and events (ws client)', () => {
     res.resume();
   });
 
+  it('"error": the http server\'s own errors are re-emitted (EADDRINUSE)', async () => {
+    const { wss } = await serve('ours');
+    const second = new WebSocketServer({ port: wss.address().port, host: '127.0.0.1' });
+    cleanups.push(() => second.close());
+    const err = await within(new Promise<any>((r) => second.on('error', r)), 5000, 'error');
+    expect(err.code).toBe('EADDRINUSE');
+  });
+
   it('path: another path gets 400, never a hang; shouldHandle says so', async () => {
     const { wss, url } = await serve('ours', { path: '/ws' });
     const bad = dial('ws', `${url}/other`);
@@ -488,6 +496,18 @@ describe('our client: options and events (ws server)', () => {
     c.on('close', (code: number) => order.push(String(code)));
     await waitFor(() => order.length === 2, 5000, 'timeout');
     expect(order).toEqual(['Opening handshake has timed out', '1006']);
+  });
+
+  it('onerror and onclose see a failed handshake as ErrorEvent then CloseEvent', async () => {
+    const refusing = net.createServer((sock) => sock.end('HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n'));
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    cleanups.push(() => refusing.close());
+    const c = new WebSocket(`ws://127.0.0.1:${(refusing.address() as net.AddressInfo).port}`);
+    const events: string[] = [];
+    c.onerror = (e: any) => events.push(`${e.type}:${e.message}:${e.error instanceof Error}`);
+    c.onclose = (e: any) => events.push(`${e.type}:${e.code}:${e.wasClean}`);
+    await waitFor(() => events.length === 2, 5000, 'events');
+    expect(events).toEqual(['error:Unexpected server response: 500:true', 'close:1006:false']);
   });
 
   it('close() while connecting: "error" then "close" 1006, as ws', async () => {
