@@ -258,6 +258,31 @@ for (const { name, ours } of PAIRS) {
       expect(got).toEqual(['held']);
     });
 
+    it('pause() while the peer sends and closes: on resume() the message comes first, and a reply sent from its listener still goes out before the close', async () => {
+      const { our, peer } = await pair(ours);
+      our.pause();
+      const peerGot: string[] = [];
+      peer.on('message', (d: Buffer) => peerGot.push(d.toString()));
+      const peerClosed = closed(peer);
+      peer.send('last words');
+      peer.close(1000);
+      await new Promise((r) => setTimeout(r, 100));
+      const results: unknown[] = [];
+      our.on('message', (d: Buffer) => {
+        results.push(d.toString());
+        our.send('reply', (err: Error | undefined) => results.push(err ? 'cb error' : 'cb ok'));
+      });
+      const ourClosed = closed(our);
+      our.resume();
+      expect((await ourClosed)[0]).toBe(1000);
+      expect((await peerClosed)[0]).toBe(1000);
+      expect(results).toEqual(['last words', 'cb ok']);
+      expect(peerGot).toEqual(['reply']);
+      // after the end, a send calls back with an error and throws nothing
+      const late = await within(new Promise<unknown>((r) => our.send('late', r)), 5000, 'late cb');
+      expect(late).toBeInstanceOf(Error);
+    });
+
     it('WHATWG: onopen/onmessage/onclose/onerror and addEventListener with once', async () => {
       const { our, peer } = await pair(ours);
       const events: string[] = [];

@@ -6,6 +6,7 @@ import type * as http from 'node:http';
 
 import type { CloseInfo, WebSocketConnection } from '../connection.js';
 import { isValidCloseCode, Opcode } from '../constants.js';
+import { native, type NativeHandle } from '../native.js';
 import type { PerMessageDeflateOptions } from '../permessage-deflate.js';
 import {
   addEventListener,
@@ -35,6 +36,7 @@ export type SendData = string | number | ArrayBufferView | ArrayBuffer | readonl
 export type SendCallback = (err?: Error) => void;
 
 const EMPTY = Buffer.alloc(0);
+const queueMsgByHandle = native.queueMsg;
 
 /** ws's option object for permessage-deflate, as this package maps it onto the native deflate. */
 export interface WsPerMessageDeflateOptions {
@@ -161,6 +163,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   declare static createWebSocketStream: typeof import('./stream.js').createWebSocketStream;
 
   #conn: WebSocketConnection | undefined;
+  #handle = 0 as NativeHandle;
   #state = CONNECTING;
   #binaryType: BinaryType = 'nodebuffer';
   #isPaused = false;
@@ -214,15 +217,14 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.#state = OPEN;
     this.#protocol = protocol;
     this.#extensions = extensions;
-    conn.onMsgRecv = (_rsv, opcode, msg) => this.#receive(opcode, msg);
+    this.#handle = conn._handle();
+    conn.onMsgRecv = (_rsv, opcode, msg) => {
+      if (opcode === Opcode.TEXT) this.emit('message', msg, false);
+      else if (opcode === Opcode.BINARY) this.emit('message', this.#convert(msg), true);
+      else if (opcode === Opcode.PING) this.emit('ping', msg);
+      else this.emit('pong', msg);
+    };
     conn.onClose = (code, info) => this.#closed(code, info);
-  }
-
-  #receive(opcode: number, msg: Buffer): void {
-    if (opcode === Opcode.TEXT) this.emit('message', msg, false);
-    else if (opcode === Opcode.BINARY) this.emit('message', this.#convert(msg), true);
-    else if (opcode === Opcode.PING) this.emit('ping', msg);
-    else this.emit('pong', msg);
   }
 
   #convert(msg: Buffer): RawData {
@@ -346,7 +348,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         this.#fragments = undefined;
         ok = this.#conn!.queueMsg(whole, opcode);
       } else {
-        ok = this.#conn!.queueMsg(value, binary ? Opcode.BINARY : Opcode.TEXT);
+        // By handle, as WebSocketConnection.queueMsg does, one JS frame less per message.
+        ok = queueMsgByHandle(this.#handle, value, binary ? Opcode.BINARY : Opcode.TEXT, 0);
       }
     } catch (err) {
       // A bad argument is the caller's error; a connection that has ended is reported as ws does.
