@@ -30,7 +30,7 @@ if [[ ${1-} != --inside ]]; then
       console.log(`test-install: npm publish --dry-run: ${files.length} files, as intended`);' "$work/publish.json" "$2" ||
       { echo "test-install: FAILED: the files npm would publish from $1" >&2; exit 1; }
   }
-  check_publish . 'package\.json|README\.md|LICENSE|dist/[a-z0-9-]+\.(js|mjs|d\.ts|d\.mts)|native/[a-z0-9_]+\.(cc|h)|deps/find-wslay\.js|scripts/build-native\.mjs|binding\.gyp|CMakeLists\.txt'
+  check_publish . 'package\.json|README\.md|LICENSE|dist/(ws/)?[a-z0-9-]+\.(js|mjs|d\.ts|d\.mts)|native/[a-z0-9_]+\.(cc|h)|deps/find-wslay\.js|scripts/build-native\.mjs|binding\.gyp|CMakeLists\.txt'
   check_publish npm/linux-x64-gnu 'package\.json|README\.md|LICENSE|LICENSE-wslay|wslay\.node|libwslay\.so\.1'
   npm pack --silent --pack-destination "$work" >/dev/null
   npm pack --silent --ignore-scripts --pack-destination "$work" ./node_modules/ws >/dev/null
@@ -119,8 +119,12 @@ expected="{\"got\":[\"text:hello\",\"binary:1,2,3\"],\"code\":1000,\"addon\":\"$
 node -e "require('wslay')" || fail "require('wslay')"
 node --input-type=module -e "const m = await import('wslay'); if (typeof m.handleUpgrade !== 'function') process.exit(1)" ||
   fail "import('wslay')"
+node -e "const W = require('wslay/ws'); if (W.WebSocket !== W || typeof W.Server !== 'function') process.exit(1)" ||
+  fail "require('wslay/ws')"
+node --input-type=module -e "const m = await import('wslay/ws'); if (typeof m.WebSocketServer !== 'function') process.exit(1)" ||
+  fail "import('wslay/ws')"
 ldd "$pkgdir/wslay.node" | grep -q "libwslay.so.1 => $pkgdir/libwslay.so.1 " || { ldd "$pkgdir/wslay.node"; fail "ldd"; }
-echo "test-install: require, import, ldd: libwslay.so.1 => $pkgdir/libwslay.so.1"
+echo "test-install: require, import (also wslay/ws), ldd: libwslay.so.1 => $pkgdir/libwslay.so.1"
 
 # The errors a user may meet: one message saying what to do, no stack frames of ours, no raw dlopen error alone.
 echo "require('wslay');" >load.cjs

@@ -2,7 +2,7 @@
 // scales differ by 100x, so one shared axis would flatten most bars), with ratio labels.
 import { unitOf } from './scenarios.mjs';
 
-const COLORS = { ours: '#2563eb', ws: '#9ca3af', c: '#ea580c' };
+const COLORS = { ours: '#2563eb', 'ours-ws': '#60a5fa', ws: '#9ca3af', c: '#ea580c' };
 const PANEL_W = 240;
 const PANEL_H = 230;
 const COLUMNS = 4;

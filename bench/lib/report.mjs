@@ -53,6 +53,8 @@ export function ratiosFor(medians) {
     out[name] = {
       vs_ws: name === 'ws' ? null : ratio(m.rate, medians.ws?.rate),
       vs_c: name === 'c' ? null : ratio(m.rate, medians.c?.rate),
+      // the wslay/ws facade against the native API it wraps
+      vs_ours: name === 'ours-ws' ? ratio(m.rate, medians.ours?.rate) : null,
     };
   }
   return out;
@@ -69,20 +71,20 @@ const times = (value) => (value === null || value === undefined ? '-' : `${value
 
 /** The stdout table: one row per scenario and server. */
 export function formatTable(results) {
-  const header = ['scenario', 'server', 'rate', 'unit', 'srv µs/op', 'srv CPU%', 'cli CPU%', 'vs ws', 'vs c', 'errors'];
+  const header = ['scenario', 'server', 'rate', 'unit', 'srv µs/op', 'srv CPU%', 'cli CPU%', 'vs ws', 'vs c', 'vs ours', 'errors'];
   const rows = [header];
   for (const s of results.scenarios) {
     const { unit } = unitOf(s);
     for (const [name, entry] of Object.entries(s.servers)) {
       const m = entry.median;
       if (!m) {
-        rows.push([s.name, name, entry.skipped ? `skipped: ${entry.skipped}` : 'failed', '', '', '', '', '', '', '']);
+        rows.push([s.name, name, entry.skipped ? `skipped: ${entry.skipped}` : 'failed', '', '', '', '', '', '', '', '']);
         continue;
       }
       const r = s.ratios[name] ?? {};
       const unitShown = s.kind === 'idle' ? 'per conn' : unit;
       rows.push([s.name, name, formatRate(s, m.rate), unitShown, fixed(m.server_us_per_op, 2), fixed(m.server_cpu_pct, 0),
-        fixed(m.client_cpu_pct, 0), times(r.vs_ws), times(r.vs_c), String(m.errors ?? 0)]);
+        fixed(m.client_cpu_pct, 0), times(r.vs_ws), times(r.vs_c), times(r.vs_ours), String(m.errors ?? 0)]);
     }
   }
   const widths = header.map((_, i) => Math.max(...rows.filter((row) => row.length > 3 && row[3] !== '' || row === header)

@@ -1,4 +1,4 @@
-// servers.mjs: the three echo servers under test and how to start one fresh.
+// servers.mjs: the echo servers under test and how to start one fresh.
 import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
@@ -48,6 +48,15 @@ export function serverCatalog({ repoDir, benchDir, cServer, baseDir = null }) {
       label: 'ws + bufferutil',
       available: true,
       command: (deflate) => [process.execPath, [join(benchDir, 'ws-echo-server.mjs'), '--port', '0', ...(deflate ? ['--deflate'] : [])]],
+      deflate: 'flag',
+    },
+    // The ws echo server above with its import changed to wslay/ws: the facade's cost over `ours`.
+    'ours-ws': {
+      label: 'ours through wslay/ws (ws API)',
+      available: existsSync(join(repoDir, 'dist', 'ws', 'index.mjs')),
+      missing: 'dist/ws not built yet (npm run setup)',
+      command: (deflate) => [process.execPath, [join(benchDir, 'ws-echo-server.mjs'), '--port', '0',
+        '--module', 'wslay/ws', ...(deflate ? ['--deflate'] : [])]],
       deflate: 'flag',
     },
     c: {
