@@ -113,7 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Session session(config, &buffers, &host);
     host.session = &session;
     size_t head = (flags & 8) ? std::min(size, chunk) : 0;
-    session.Attach(sv[0], data, head);
+    session.Attach(std::unique_ptr<wslay_node::Transport>(new wslay_node::FdTransport(sv[0])), data, head);
     size_t sent = head;
     // Feed the peer's bytes in chunks, stepping the session between them, until everything is consumed or the
     // session is over. Bounded: every round writes or steps at least once.
