@@ -122,13 +122,13 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   bool self_ref_ = false;    // holds a strong reference to its JS object while open
   bool loop_ref_ = true;     // the handles keep the loop alive (ref()/unref())
   bool js_failed_ = false;   // the environment is terminating: no more JS
-  std::string fragment_bytes_;
+  std::string fragment_bytes_;  // the last chunk a fragmented source returned, until the session copied it
   // The stream transport, when the session has one (owned by the session; null once it is closed), and the JS
   // functions that write to, pause/resume and end its Duplex.
   StreamTransport* stream_ = nullptr;
   bool stream_reading_ = true;
   bool in_process_ = false;
-  Napi::FunctionReference stream_write_, stream_flow_, stream_end_;  // the last chunk a fragmented source returned, until the session copied it
+  Napi::FunctionReference stream_write_, stream_flow_, stream_end_;
 
   enum Slot { kOnMsgRecv, kOnClose, kGenmask, kOnFrameRecvStart, kOnFrameRecvChunk, kOnFrameRecvEnd, kSlotCount };
   Napi::FunctionReference callbacks_[kSlotCount];

@@ -383,7 +383,9 @@ void Session::ReadPhase() {
 }
 
 bool Session::AwaitingCloseReply() const {
-  if (config_.server || ctx_ == nullptr || !transport_ || close_reply_seen_ || recv_code_ != 0 || read_shut_) return false;
+  if (config_.server || ctx_ == nullptr || !transport_ || close_reply_seen_ || recv_code_ != 0 || read_shut_) {
+    return false;
+  }
   if (eof_ || io_error_ != 0 || timed_out_ || wslay_event_get_close_received(ctx_)) return false;
   // wslay reads no more (it or we failed the connection) and our close frame is out
   bool reading_over = fatal_ || !wslay_event_get_read_enabled(ctx_);

@@ -32,8 +32,8 @@ export interface ConnectOptions extends PassedConnectionOptions {
   handshakeTimeout?: number;
   /** Largest response header block accepted, in bytes. Default 16 KiB. */
   maxHeaderSize?: number;
-  /** Follow 301, 302, 303, 307 and 308 responses to ws:, wss:, ws+unix:, http: or https: URLs. Default false (a redirect
-   *  rejects with 'BAD_STATUS'). */
+  /** Follow 301, 302, 303, 307 and 308 responses to ws:, wss:, ws+unix:, http: or https: URLs. Default false (a
+   *  redirect rejects with 'BAD_STATUS'). */
   followRedirects?: boolean;
   /** With `followRedirects`: most redirects followed; one more rejects with 'TOO_MANY_REDIRECTS'. Default 10. */
   maxRedirects?: number;
@@ -173,8 +173,8 @@ function requestHeaders(
 /**
  * Opens a WebSocket client connection (ws:, wss: over node:tls with SNI and ALPN http/1.1, or ws+unix:). Rejects
  * with a `HandshakeError` whose `code` says why: 'BAD_URL', 'TLS' (the node:tls error as `cause`: a certificate
- * that does not verify, a failed TLS handshake), 'CONNECTION_REFUSED', 'CONNECTION_CLOSED', 'TIMEOUT', 'BAD_STATUS' (with `status` and
- * `headers`), 'BAD_ACCEPT', 'BAD_EXTENSION', 'BAD_PROTOCOL', 'BAD_RESPONSE', 'HEADERS_TOO_LARGE',
+ * that does not verify, a failed TLS handshake), 'CONNECTION_REFUSED', 'CONNECTION_CLOSED', 'TIMEOUT',
+ * 'BAD_STATUS' (with `status` and `headers`), 'BAD_ACCEPT', 'BAD_EXTENSION', 'BAD_PROTOCOL', 'BAD_RESPONSE', 'HEADERS_TOO_LARGE',
  * 'TOO_MANY_REDIRECTS'; and with a TypeError or RangeError for a bad or unknown option. It never throws
  * synchronously.
  */
@@ -202,7 +202,16 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
     checkServerIdentity,
     ...connectionOptions
   } = options;
-  const tlsOptions: TlsOptions = { ca, cert, key, pfx, passphrase, rejectUnauthorized, servername, checkServerIdentity };
+  const tlsOptions: TlsOptions = {
+    ca,
+    cert,
+    key,
+    pfx,
+    passphrase,
+    rejectUnauthorized,
+    servername,
+    checkServerIdentity,
+  };
   for (const name of TLS_OPTION_NAMES) if (tlsOptions[name] === undefined) delete tlsOptions[name];
   const deflateOptions = resolveDeflateOption(perMessageDeflate);
   const deadline = Date.now() + handshakeTimeout;

@@ -261,6 +261,8 @@ export function checkClientOptions(options: unknown): asserts options is Connect
   checkBoolean('rejectUnauthorized', options.rejectUnauthorized);
   checkCallback('checkServerIdentity', options.checkServerIdentity);
   for (const name of ['passphrase', 'servername']) {
-    if (options[name] !== undefined && typeof options[name] !== 'string') throw new TypeError(`${name} must be a string`);
+    if (options[name] !== undefined && typeof options[name] !== 'string') {
+      throw new TypeError(`${name} must be a string`);
+    }
   }
 }

@@ -57,9 +57,9 @@ function refuseBadOptions<T>(socket: stream.Duplex, check: () => T): T {
 
 /**
  * The handshake part of handleUpgrade (and of upgradeForHandoff): refuses a socket that can carry neither transport
- * (not a stream.Duplex, or destroyed: TypeError, the socket destroyed, nothing written), validates the request, answering a bad one with
- * 400 (426 for another protocol version) and destroying the socket (→ undefined); otherwise picks the subprotocol,
- * negotiates permessage-deflate and writes the complete 101 response. A bad or unknown option (or a failing
+ * (not a stream.Duplex, or destroyed: TypeError, the socket destroyed, nothing written), validates the request,
+ * answering a bad one with 400 (426 for another protocol version) and destroying the socket (→ undefined);
+ * otherwise picks the subprotocol, negotiates permessage-deflate and writes the complete 101 response. A bad or unknown option (or a failing
  * `handleProtocols`) throws before anything is written, and the socket is destroyed.
  */
 export function answerUpgrade(

@@ -46,8 +46,8 @@ export function checkSocket(socket: unknown): asserts socket is net.Socket {
   const handle = handleOf(socket);
   if ((socket as { encrypted?: boolean }).encrypted || handle?.constructor?.name === 'TLSWrap') {
     throw new TypeError(
-      "a TLS socket has no fd that carries the WebSocket's bytes: it runs on the stream transport (transport: 'stream'), " +
-        'on the thread that owns it',
+      "a TLS socket has no fd that carries the WebSocket's bytes: it runs on the stream transport " +
+        "(transport: 'stream'), on the thread that owns it",
     );
   }
   if (socket.destroyed) throw new TypeError('socket is already destroyed');

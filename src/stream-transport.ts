@@ -66,7 +66,9 @@ export function attachStream(
   head: Uint8Array | undefined,
   lingerMs: number,
 ): void {
-  const onData = (chunk: Buffer | string): void => session._feed(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  const onData = (chunk: Buffer | string): void => {
+    session._feed(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  };
   const onEnd = (): void => session._feedEnd(0, false);
   const onError = (err: unknown): void => session._feedEnd(errnoOf(err), true);
   const onClose = (): void => session._feedEnd(0, true);
