@@ -12,7 +12,7 @@ import { SCENARIOS, runScenario, unitOf } from './lib/scenarios.mjs';
 import { serverCatalog } from './lib/servers.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
-const SERVER_NAMES = ['ours', 'ws', 'c', 'ours-t1', 'ours-t2'];
+const SERVER_NAMES = ['ours', 'ws', 'c', 'ours-t1', 'ours-t2', 'ours-stream'];
 const repoDir = dirname(benchDir);
 
 const USAGE = `usage: node bench/run.mjs [options]
@@ -20,8 +20,9 @@ const USAGE = `usage: node bench/run.mjs [options]
   --rounds N            rounds per scenario; the median is reported (default 3)
   --duration S          measured seconds per run (default 5), after --warmup S (default 1)
   --only a,b            scenarios: ${SCENARIOS.map((s) => s.name).join(',')}
-  --servers a,b         servers: ours,ws,c,ours-t1,ours-t2 (default all that are available; ours-tN is
-                        the echo server on N worker threads, run by pipelined-threads only)
+  --servers a,b         servers: ours,ws,c,ours-t1,ours-t2,ours-stream (default all that are available; ours-tN is
+                        the echo server on N worker threads, run by pipelined-threads only; ours-stream by
+                        pipelined-stream only)
   --idle-conns N        connections in the idle scenario (default 5000)
   --out DIR             where latest.json and chart.svg go (default bench/results;
                         --smoke defaults to bench/.bin/smoke-results so it never overwrites them)`;
