@@ -10,6 +10,15 @@ const STREAM_MATRIX = [
   'test/permessage-deflate-negotiation.test.ts',
   'test/nothing-lost.test.ts',
   'test/hostile-slow-reader.test.ts',
+  'test/hostile-ping-flood.test.ts',
+  'test/hostile-half-close.test.ts',
+  'test/hostile-reset-mid-frame.test.ts',
+  'test/hostile-huge-length.test.ts',
+  'test/hostile-fragment-flood.test.ts',
+  'test/hostile-deflate.test.ts',
+  'test/peer-reset.test.ts',
+  'test/head-bytes.test.ts',
+  'test/lifetime.test.ts',
   'test/conformance/server.test.ts',
 ];
 

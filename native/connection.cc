@@ -623,8 +623,14 @@ void Connection::Process(int events) {
   } else {
     in_process_ = true;
     ++depth_;
-    session_->Step((events & UV_READABLE) != 0 || (stream_ != nullptr && stream_->HasInput()),
-                   stream_ == nullptr || (events & UV_WRITABLE) != 0 || !stream_->Blocked());
+    bool writable = stream_ == nullptr || (events & UV_WRITABLE) != 0 || !stream_->Blocked();
+    session_->Step((events & UV_READABLE) != 0 || (stream_ != nullptr && stream_->HasData()), writable);
+    // The stream's end is read after what this step sent (a close() just asked for goes out first), as a socket's
+    // EOF is seen on its next readiness.
+    if (stream_ != nullptr && stream_->AtEnd() && !session_->IsOver() &&
+        (session_->WantedEvents() & Session::kReadable)) {
+      session_->Step(true, writable);
+    }
     --depth_;
     FlushStream();
     if (session_->IsOver()) {

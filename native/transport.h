@@ -62,7 +62,10 @@ class StreamTransport final : public Transport {
     ended_ = true;
     error_ = error;
   }
-  bool HasInput() const { return lent_len_ != 0 || kept_offset_ < kept_.size() || ended_; }
+  bool HasData() const { return lent_len_ != 0 || kept_offset_ < kept_.size(); }
+  // Only the end is left to read (EOF or the stream's error).
+  bool AtEnd() const { return ended_ && !HasData(); }
+  bool HasInput() const { return HasData() || ended_; }
 
   IoResult Read(uint8_t* buf, size_t len) override {
     if (kept_offset_ < kept_.size()) {
