@@ -1,8 +1,29 @@
 import { defineConfig } from 'vitest/config';
 
+// The behaviour tests that also run on the stream transport (plain TCP forced to transport: 'stream', see
+// test/helpers/endpoint.ts; the conformance server with --transport stream): the transport matrix.
+const STREAM_MATRIX = [
+  'test/echo-with-ws.test.ts',
+  'test/close.test.ts',
+  'test/flow-control.test.ts',
+  'test/max-recv-size.test.ts',
+  'test/permessage-deflate-negotiation.test.ts',
+  'test/nothing-lost.test.ts',
+  'test/hostile-slow-reader.test.ts',
+  'test/hostile-ping-flood.test.ts',
+  'test/hostile-half-close.test.ts',
+  'test/hostile-reset-mid-frame.test.ts',
+  'test/hostile-huge-length.test.ts',
+  'test/hostile-fragment-flood.test.ts',
+  'test/hostile-deflate.test.ts',
+  'test/peer-reset.test.ts',
+  'test/head-bytes.test.ts',
+  'test/lifetime.test.ts',
+  'test/conformance/server.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // Ends the run with one line when tests were skipped for want of a peer (and how to install it).
     globalSetup: ['test/peers/summary.ts'],
     // Each file in its own process: native handles, fds and worker threads never leak between files.
@@ -11,5 +32,9 @@ export default defineConfig({
     hookTimeout: 30_000,
     // This machine has 2 cores shared with the peers the tests start.
     maxWorkers: 2,
+    projects: [
+      { extends: true, test: { name: 'fd', include: ['test/**/*.test.ts'] } },
+      { extends: true, test: { name: 'stream', include: STREAM_MATRIX, env: { WSLAY_TEST_TRANSPORT: 'stream' } } },
+    ],
   },
 });

@@ -13,7 +13,7 @@ import { SCENARIOS, runScenario, unitOf } from './lib/scenarios.mjs';
 import { gitRevision, serverCatalog } from './lib/servers.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
-const SERVER_NAMES = ['base', 'ours', 'ours-ws', 'ws', 'c', 'ours-t1', 'ours-t2'];
+const SERVER_NAMES = ['base', 'ours', 'ours-ws', 'ws', 'c', 'ours-t1', 'ours-t2', 'ours-stream'];
 const CALLGRIND_SCENARIOS = ['pipelined', 'small', 'large'];
 const repoDir = dirname(benchDir);
 
@@ -22,8 +22,9 @@ const USAGE = `usage: node bench/run.mjs [options]
   --rounds N            rounds per scenario; the median is reported (default 3)
   --duration S          measured seconds per run (default 5), after --warmup S (default 1)
   --only a,b            scenarios: ${SCENARIOS.map((s) => s.name).join(',')}
-  --servers a,b         servers: base,ours,ours-ws,ws,c,ours-t1,ours-t2 (default all that are available; ours-tN is
-                        the echo server on N worker threads, run by pipelined-threads only)
+  --servers a,b         servers: base,ours,ours-ws,ws,c,ours-t1,ours-t2,ours-stream (default all that are available;
+                        ours-tN is the echo server on N worker threads, run by pipelined-threads only; ours-stream
+                        by pipelined-stream only)
   --base DIR            also run server "base": the npm start server of another checkout of this repo
                         (built there), e.g. a worktree of the commit before a change
   --callgrind           instructions per echoed message under valgrind's callgrind instead of wall-clock

@@ -1,21 +1,24 @@
 // The echo server `npm start` runs: handleUpgrade does the handshake, permessage-deflate runs natively in C++.
 //
-//   node dist/examples/echo-server-helpers.js [--port 9001] [--unix /path/app.sock]
+//   node dist/examples/echo-server-helpers.js [--port 9001] [--unix /path/app.sock] [--tls-cert F --tls-key F]
 //
+// With a certificate and key (or TLS_CERT / TLS_KEY) it serves https and wss: the connections run on the stream
+// transport, through Node's TLSSocket.
 // Plain HTTP requests get the demo page (examples/public/index.html) at `/`. A WebSocket request for `/?deflate=0`
 // gets no permessage-deflate: browsers always offer it, so that is how the page's compression toggle turns it off.
 import * as fs from 'node:fs';
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import type * as net from 'node:net';
 import * as path from 'node:path';
 
 import { handleUpgrade, type HandleUpgradeOptions, Opcode, type WebSocketConnection } from 'wslay';
 
-import { listen, parseArgs } from './listen.js';
+import { createServer, listen, parseArgs } from './listen.js';
 
 const page = path.join(__dirname, '..', '..', 'examples', 'public', 'index.html');
 
-const server = http.createServer((req, res) => {
+const args = parseArgs();
+const server = createServer(args, (req, res) => {
   if ((req.url === '/' || req.url === '/index.html') && fs.existsSync(page)) {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     fs.createReadStream(page).pipe(res);
@@ -27,6 +30,7 @@ const server = http.createServer((req, res) => {
 
 const echo: HandleUpgradeOptions = {
   maxRecvSize: 64 * 1024 * 1024,
+  transport: args.transport,
   onMsgRecv(_rsv, opcode, msg) {
     if (opcode === Opcode.TEXT || opcode === Opcode.BINARY) this.queueMsg(msg, opcode);
   },
@@ -47,7 +51,7 @@ server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffe
   }
 });
 
-listen(server, parseArgs());
+listen(server, args);
 
 const shutdown = (): void => {
   for (const connection of open) connection.close(1001);

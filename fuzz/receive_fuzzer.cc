@@ -481,7 +481,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Session session(config, &buffers, &host);
     host.session = &session;
     size_t head = (flags & 8) ? std::min(input_len, chunk) : 0;
-    session.Attach(sv[0], input, head);
+    session.Attach(std::unique_ptr<wslay_node::Transport>(new wslay_node::FdTransport(sv[0])), input, head);
     size_t sent = head;
     size_t script_at = 0;
     // Rounds: a script action, a write of the peer's bytes, a step, a read by the peer. Bounded: every round

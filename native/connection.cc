@@ -138,6 +138,10 @@ Napi::Function Connection::DefineClass(Napi::Env env) {
       env, "NativeConnection",
       {
           InstanceMethod<&Connection::Attach>("_attach"),
+          InstanceMethod<&Connection::AttachStream>("_attachStream"),
+          InstanceMethod<&Connection::Feed>("_feed"),
+          InstanceMethod<&Connection::FeedEnd>("_feedEnd"),
+          InstanceMethod<&Connection::Written>("_written"),
           InstanceMethod<&Connection::Handle>("_handle"),
           InstanceMethod<&Connection::QueueFragmented>("_queueFragmented"),
           InstanceMethod<&Connection::Wait>("_wait"),
@@ -277,13 +281,129 @@ Napi::Value Connection::Attach(const Napi::CallbackInfo& info) {
     head = static_cast<const uint8_t*>(h.ArrayBuffer().Data()) + h.ByteOffset();
     head_len = h.ByteLength();
   }
-  session_->Attach(fd, head, head_len);
+  session_->Attach(std::unique_ptr<Transport>(new FdTransport(fd)), head, head_len);
   attached_at_ = last_rx_at_ = uv_now(data_->loop());
   if (attached_at_ == 0) attached_at_ = 1;  // 0 means "not attached"
   // Bytes already read past the handshake, or messages queued before the socket arrived: start on a later turn.
   data_->Defer(this);
   UpdatePoll();
   return env.Undefined();
+}
+
+Napi::Value Connection::AttachStream(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Undefined();
+  if (session_->attached()) {
+    Napi::Error::New(env, "the connection already has a socket").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!info[1].IsNumber() || !info[2].IsFunction() || !info[3].IsFunction() || !info[4].IsFunction()) {
+    Napi::TypeError::New(env, "_attachStream(head, highWaterMark, write, flow, end)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  stream_write_ = Napi::Persistent(info[2].As<Napi::Function>());
+  stream_flow_ = Napi::Persistent(info[3].As<Napi::Function>());
+  stream_end_ = Napi::Persistent(info[4].As<Napi::Function>());
+  if (stream_write_.IsEmpty() || stream_flow_.IsEmpty() || stream_end_.IsEmpty()) return env.Undefined();
+  double high_water = info[1].As<Napi::Number>().DoubleValue();
+  auto transport = std::unique_ptr<StreamTransport>(
+      new StreamTransport(high_water >= 1 && high_water < 1e12 ? static_cast<size_t>(high_water) : 16384));
+  stream_ = transport.get();
+  const uint8_t* head = nullptr;
+  size_t head_len = 0;
+  if (info[0].IsTypedArray()) {
+    Napi::TypedArray h = info[0].As<Napi::TypedArray>();
+    head = static_cast<const uint8_t*>(h.ArrayBuffer().Data()) + h.ByteOffset();
+    head_len = h.ByteLength();
+  }
+  session_->Attach(std::move(transport), head, head_len);
+  attached_at_ = last_rx_at_ = uv_now(data_->loop());
+  if (attached_at_ == 0) attached_at_ = 1;  // 0 means "not attached"
+  data_->Defer(this);
+  UpdatePoll();
+  return env.Undefined();
+}
+
+Napi::Value Connection::Feed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closed_ || stream_ == nullptr || !info[0].IsTypedArray()) return env.Undefined();
+  Napi::TypedArray chunk = info[0].As<Napi::TypedArray>();
+  stream_->Lend(static_cast<const uint8_t*>(chunk.ArrayBuffer().Data()) + chunk.ByteOffset(), chunk.ByteLength());
+  if (in_process_) {  // fed from inside one of our callbacks: the current step is not re-entered
+    stream_->Keep();
+    data_->Defer(this);
+    return env.Undefined();
+  }
+  Process(UV_READABLE);
+  if (stream_ != nullptr) stream_->Keep();  // the chunk is ours only during this call: the rest is copied
+  return env.Undefined();
+}
+
+Napi::Value Connection::FeedEnd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closed_ || stream_ == nullptr) return env.Undefined();
+  int error = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  // An error ends the connection at once, as a socket error does on the fd path; the end of the stream comes after
+  // the data before it, read in order (EOF). A closed stream also takes no more writes.
+  if (error > 0) session_->SetIoError(error);
+  else stream_->SetEnded(0);
+  if (info[1].ToBoolean()) stream_->SetWriteError(EPIPE);
+  if (in_process_) data_->Defer(this);
+  else Process(0);
+  return env.Undefined();
+}
+
+Napi::Value Connection::Written(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closed_ || stream_ == nullptr) return env.Undefined();
+  bool unblocked = stream_->Written();
+  // Written bytes may be what a waiter or onDrain waits for.
+  bool waited_for = (!waiters_.empty() && stream_->Pending() == 0) ||
+                    (above_drain_ && session_->BufferedAmount() <= drain_threshold_);
+  if (unblocked || waited_for) {
+    if (in_process_) data_->Defer(this);
+    else Process(UV_WRITABLE);
+  }
+  return env.Undefined();
+}
+
+void Connection::FlushStream() {
+  if (stream_ == nullptr || !stream_->HasOutput() || js_failed_) return;
+  std::vector<uint8_t>& out = stream_->output();
+  napi_env env = Env();
+  napi_value buffer = MakeBuffer(env, out.data(), out.size());
+  size_t len = out.size();
+  out.clear();
+  if (out.capacity() > ThreadBuffers::kGatherSize) std::vector<uint8_t>().swap(out);
+  if (buffer == nullptr) {  // no memory for the Buffer: the bytes are lost, so is the connection
+    stream_->SetWriteError(ENOMEM);
+    session_->SetIoError(ENOMEM);
+    return;
+  }
+  stream_->Sent(len);
+  CallStream(stream_write_, {buffer});
+}
+
+void Connection::CallStream(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
+  if (in_process_) {  // inside Process(): its callback scope runs the stream's nextTicks when the step ends
+    CallJs(fn, args, 0);
+    return;
+  }
+  // Called from JS (a method of ours): no scope needed.
+  if (fn.IsEmpty() || js_failed_) return;
+  napi_value result = nullptr;
+  if (napi_call_function(Env(), Value(), fn.Value(), args.size(), args.begin(), &result) != napi_ok) {
+    ReportJsFailure();
+  }
+}
+
+void Connection::EndStream() {
+  if (stream_ == nullptr) return;
+  stream_ = nullptr;
+  Napi::FunctionReference end = std::move(stream_end_);
+  stream_write_.Reset();
+  stream_flow_.Reset();
+  CallStream(end, {});
 }
 
 Napi::Value Connection::Abort(const Napi::CallbackInfo& info) {
@@ -545,9 +665,18 @@ void Connection::Process(int events) {
   if (closed_) {
     DeliverHeldThenClose();  // startRead() after the end: the held messages, then onClose
   } else {
+    in_process_ = true;
     ++depth_;
-    session_->Step((events & UV_READABLE) != 0);
+    bool writable = stream_ == nullptr || (events & UV_WRITABLE) != 0 || !stream_->Blocked();
+    session_->Step((events & UV_READABLE) != 0 || (stream_ != nullptr && stream_->HasData()), writable);
+    // The stream's end is read after what this step sent (a close() just asked for goes out first), as a socket's
+    // EOF is seen on its next readiness.
+    if (stream_ != nullptr && stream_->AtEnd() && !session_->IsOver() &&
+        (session_->WantedEvents() & Session::kReadable)) {
+      session_->Step(true, writable);
+    }
     --depth_;
+    FlushStream();
     if (session_->IsOver()) {
       Finish();
     } else {
@@ -555,6 +684,10 @@ void Connection::Process(int events) {
       // step) gets no readiness from the fd: run it on the next turn.
       if (session_->HasPendingInput()) data_->Defer(this);
       UpdatePoll();
+      // Input a stream transport kept (fed while reading was paused) also needs no readiness from the stream.
+      if (stream_ != nullptr && stream_->HasInput() && (session_->WantedEvents() & Session::kReadable)) {
+        data_->Defer(this);
+      }
       if (session_->IsClosing() && !close_timer_) StartCloseTimer();  // a peer that never answers or never reads
       if (message_timeout_ms_ != 0) WatchMessageTime();
       MaybeFireWaiter();
@@ -562,6 +695,7 @@ void Connection::Process(int events) {
       if (!closed_ && (idle_ms_ != 0 || lifetime_ms_ != 0) && attached_at_ != 0) ScheduleTimers();
     }
   }
+  in_process_ = false;
   // No member access once the self-reference is dropped: the object may be collected from there on.
   napi_callback_scope callback_scope = callback_scope_;
   callback_scope_ = nullptr;
@@ -573,7 +707,20 @@ void Connection::Process(int events) {
 }
 
 void Connection::UpdatePoll() {
-  if (closed_ || !poll_) return;
+  if (closed_) return;
+  if (stream_ != nullptr) {
+    // The stream is writable unless its buffer is full (then Written() says when it is not); reading is the
+    // Duplex flowing or paused.
+    int events = session_->WantedEvents();
+    if ((events & Session::kWritable) && !stream_->Blocked() && !in_process_) data_->Defer(this);
+    bool reading = (events & Session::kReadable) != 0;
+    if (reading == stream_reading_) return;
+    stream_reading_ = reading;
+    napi_value flag = MakeBool(Env(), reading);
+    if (flag != nullptr) CallStream(stream_flow_, {flag});
+    return;
+  }
+  if (!poll_) return;
   int events = session_->WantedEvents();
   if (events == poll_events_) return;
   poll_events_ = events;
@@ -718,6 +865,7 @@ void Connection::Finish() {
 void Connection::EndNow() {
   close_report_.reset(new CloseReport(session_->Report()));
   Release();
+  EndStream();
   session_->Close();
   waiters_.clear();
 }
@@ -768,6 +916,10 @@ void Connection::Abandon(bool say_going_away) {
   }
   if (closed_) return;
   Release();
+  stream_ = nullptr;  // no JS at teardown: the Duplex goes with its environment
+  stream_write_.Reset();
+  stream_flow_.Reset();
+  stream_end_.Reset();
   if (say_going_away) session_->SayGoingAway(1011);
   else session_->Close();
   waiters_.clear();

@@ -60,6 +60,12 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
  private:
   // JS methods
   Napi::Value Attach(const Napi::CallbackInfo& info);
+  // The stream transport (transport.h): _attachStream(head, highWaterMark, write(buf), flow(reading), end()),
+  // _feed(chunk) per 'data' chunk, _feedEnd(errno, closed) for 'end'/'error'/'close', _written() per write callback.
+  Napi::Value AttachStream(const Napi::CallbackInfo& info);
+  Napi::Value Feed(const Napi::CallbackInfo& info);
+  Napi::Value FeedEnd(const Napi::CallbackInfo& info);
+  Napi::Value Written(const Napi::CallbackInfo& info);
   Napi::Value Handle(const Napi::CallbackInfo& info);
   Napi::Value QueueFragmented(const Napi::CallbackInfo& info);
   Napi::Value Wait(const Napi::CallbackInfo& info);
@@ -84,6 +90,10 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   void DeliverHeldThenClose();
   void Release();
   void UpdatePoll();
+  // The stream transport's side of a Process(): what the session wrote goes to the stream as one Buffer.
+  void FlushStream();
+  void CallStream(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
+  void EndStream();
   void StartCloseTimer();
   void WatchMessageTime();  // messageTimeout: arms message_timer_ while a message is incomplete
   void MaybeFireWaiter();
@@ -141,6 +151,12 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   bool loop_ref_ = true;     // the handles keep the loop alive (ref()/unref())
   bool js_failed_ = false;   // the environment is terminating: no more JS
   std::string fragment_bytes_;  // the last chunk a fragmented source returned, until the session copied it
+  // The stream transport, when the session has one (owned by the session; null once it is closed), and the JS
+  // functions that write to, pause/resume and end its Duplex.
+  StreamTransport* stream_ = nullptr;
+  bool stream_reading_ = true;
+  bool in_process_ = false;
+  Napi::FunctionReference stream_write_, stream_flow_, stream_end_;
 
   enum Slot {
     kOnMsgRecv, kOnClose, kGenmask, kOnFrameRecvStart, kOnFrameRecvChunk, kOnFrameRecvEnd, kOnDrain, kSlotCount

@@ -1,7 +1,5 @@
 #include "session.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <new>
@@ -136,25 +134,23 @@ Session::Session(const SessionConfig& config, ThreadBuffers* buffers, SessionHos
 
 Session::~Session() { Close(); }
 
-void Session::Attach(int fd, const uint8_t* head, size_t head_len) {
-  fd_ = fd;
+void Session::Attach(std::unique_ptr<Transport> transport, const uint8_t* head, size_t head_len) {
+  transport_ = std::move(transport);
   if (head_len) kept_input_.assign(head, head + head_len);
 }
 
 void Session::Close() {
-  if (fd_ >= 0) {
-    // After a closing handshake the peer may have sent more (a ping behind its close) that nobody read: closing a
-    // socket with unread input makes the kernel send RST instead of FIN, and a RST can make the peer drop our close
-    // frame before reading it. So what is already there is read and dropped first (a few reads at most).
-    if (ctx_ != nullptr && recv_code_ != 0 && wslay_event_get_close_sent(ctx_) && io_error_ == 0 && !eof_) {
-      for (int i = 0; i < kMaxReadsPerStep; ++i) {
-        IoResult r = ReadSome(fd_, buffers_->read(), ThreadBuffers::kReadSize);
-        if (r.status != IoStatus::kOk || r.bytes < ThreadBuffers::kReadSize) break;
-      }
+  // After a closing handshake the peer may have sent more (a ping behind its close) that nobody read: closing a
+  // socket with unread input makes the kernel send RST instead of FIN, and a RST can make the peer drop our close
+  // frame before reading it. So what is already there is read and dropped first (a few reads at most).
+  if (transport_ && ctx_ != nullptr && recv_code_ != 0 && wslay_event_get_close_sent(ctx_) && io_error_ == 0 &&
+      !eof_) {
+    for (int i = 0; i < kMaxReadsPerStep; ++i) {
+      IoResult r = transport_->Read(buffers_->read(), ThreadBuffers::kReadSize);
+      if (r.status != IoStatus::kOk || r.bytes < ThreadBuffers::kReadSize) break;
     }
-    ::close(fd_);
-    fd_ = -1;
   }
+  transport_.reset();
   if (ctx_ != nullptr) {
     wslay_event_context_free(ctx_);
     ctx_ = nullptr;
@@ -172,7 +168,7 @@ void Session::Close() {
 }
 
 void Session::SayGoingAway(uint16_t code) {
-  if (ctx_ != nullptr && fd_ >= 0 && !fatal_) FailRaw(code);
+  if (ctx_ != nullptr && transport_ && !fatal_) FailRaw(code);
   Close();
 }
 
@@ -274,7 +270,7 @@ bool Session::IsOver() const {
   if (terminated_) return true;
   if (AwaitingCloseReply()) return false;
   if (fatal_ || eof_ || io_error_ != 0 || timed_out_) return true;
-  if (fd_ < 0) return false;  // not attached yet
+  if (!transport_) return false;  // not attached yet
   return !wslay_event_want_read(ctx_) && !wslay_event_want_write(ctx_) && !HasUnsentBytes();
 }
 
@@ -286,7 +282,7 @@ bool Session::IsClosing() const {
 }
 
 int Session::WantedEvents() const {
-  if (ctx_ == nullptr || fd_ < 0) return 0;
+  if (ctx_ == nullptr || !transport_) return 0;
   if (AwaitingCloseReply()) return kReadable | (HasUnsentBytes() ? kWritable : 0);
   if (fatal_) return 0;
   int events = 0;
@@ -307,13 +303,15 @@ bool Session::HasPendingInput() const {
 }
 
 bool Session::SendQueueEmpty() const {
-  return ctx_ != nullptr && wslay_event_get_queued_msg_count(ctx_) == 0 && !HasUnsentBytes();
+  return ctx_ != nullptr && wslay_event_get_queued_msg_count(ctx_) == 0 && !HasUnsentBytes() &&
+         (!transport_ || transport_->Pending() == 0);
 }
 
 size_t Session::QueuedCount() const { return ctx_ ? wslay_event_get_queued_msg_count(ctx_) : 0; }
 
 size_t Session::BufferedAmount() const {
-  return (ctx_ ? wslay_event_get_queued_msg_length(ctx_) : 0) + (backlog_.size() - backlog_offset_);
+  return (ctx_ ? wslay_event_get_queued_msg_length(ctx_) : 0) + (backlog_.size() - backlog_offset_) +
+         (transport_ ? transport_->Pending() : 0);
 }
 
 CloseReport Session::Report() const {
@@ -342,7 +340,8 @@ CloseReport Session::Report() const {
   bool close_waiting = ctx_ != nullptr && !close_sent && wslay_event_get_write_enabled(ctx_) &&
                        (close_queued_ || recv_failed_ || (!wslay_event_want_read(ctx_) && !read_shut_));
   r.unsent_messages = QueuedCount() - (close_waiting && QueuedCount() > 0 ? 1 : 0);
-  r.unsent_bytes = BufferedAmount();
+  // Not what a stream transport already took: the stream still writes that after the end.
+  r.unsent_bytes = BufferedAmount() - (transport_ ? transport_->Pending() : 0);
   r.unsent_messages += refused_messages_;
   r.unsent_bytes += refused_bytes_;
   r.error = io_error_;
@@ -353,8 +352,9 @@ CloseReport Session::Report() const {
 // ---------------------------------------------------------------------------------------------------------------
 // The event cycle
 
-void Session::Step(bool readable) {
-  if (ctx_ == nullptr || fd_ < 0) return;
+void Session::Step(bool readable, bool writable) {
+  if (ctx_ == nullptr || !transport_) return;
+  if (writable) write_blocked_ = false;
   if (AwaitingCloseReply()) {
     ReadCloseReply(readable);
     return;
@@ -408,7 +408,10 @@ void Session::ReadPhase() {
 }
 
 bool Session::AwaitingCloseReply() const {
-  if (config_.server || terminated_ || ctx_ == nullptr || fd_ < 0 || close_reply_seen_ || recv_code_ != 0 || read_shut_) return false;
+  if (config_.server || terminated_ || ctx_ == nullptr || !transport_ || close_reply_seen_ || recv_code_ != 0 ||
+      read_shut_) {
+    return false;
+  }
   if (eof_ || io_error_ != 0 || timed_out_ || wslay_event_get_close_received(ctx_)) return false;
   // wslay reads no more (it or we failed the connection) and our close frame is out
   bool reading_over = fatal_ || !wslay_event_get_read_enabled(ctx_);
@@ -428,7 +431,7 @@ void Session::ReadCloseReply(bool readable) {
     carry_ = {};
   }
   for (int i = 0; readable && i < kMaxReadsPerStep && AwaitingCloseReply(); ++i) {
-    IoResult r = ReadSome(fd_, buffers_->read(), ThreadBuffers::kReadSize);
+    IoResult r = transport_->Read(buffers_->read(), ThreadBuffers::kReadSize);
     if (r.status == IoStatus::kWouldBlock) break;
     if (r.status == IoStatus::kEof) {
       eof_ = true;  // without a close frame: not clean
@@ -550,7 +553,7 @@ ssize_t Session::OnRecv(uint8_t* buf, size_t len) {
       // An incomplete control frame from the last read goes first, so it reaches wslay in one piece.
       size_t carried = carry_.size();
       if (carried) std::memcpy(shared, carry_.data(), carried);
-      IoResult r = ReadSome(fd_, shared + carried, ThreadBuffers::kReadSize - carried);
+      IoResult r = transport_->Read(shared + carried, ThreadBuffers::kReadSize - carried);
       if (r.status != IoStatus::kOk) {
         if (r.status == IoStatus::kWouldBlock) {
           fd_readable_ = false;
@@ -589,6 +592,10 @@ size_t Session::HandToWslay(const uint8_t* src, size_t avail, uint8_t* buf, size
 }
 
 ssize_t Session::OnSend(const uint8_t* data, size_t len) {
+  if (write_blocked_) {  // where the last send stopped is still what send_mid_frame_ says
+    wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
   if (HasUnsentBytes() && !FlushBacklog()) {
     send_mid_frame_ = true;
     wslay_event_set_error(ctx_, io_error_ ? WSLAY_ERR_CALLBACK_FAILURE : WSLAY_ERR_WOULDBLOCK);
@@ -603,7 +610,7 @@ ssize_t Session::OnSend(const uint8_t* data, size_t len) {
     return static_cast<ssize_t>(len);
   }
   // Too much to gather: write what is gathered and this chunk in one syscall, without copying the chunk.
-  IoResult r = WriteSome(fd_, b.gather(), b.gather_used, data, len);
+  IoResult r = transport_->Write(b.gather(), b.gather_used, data, len);
   if (r.status == IoStatus::kError) {
     io_error_ = r.error;
     b.gather_used = 0;
@@ -611,6 +618,7 @@ ssize_t Session::OnSend(const uint8_t* data, size_t len) {
     return -1;
   }
   size_t written = r.status == IoStatus::kOk ? r.bytes : 0;
+  if (written < b.gather_used + len) write_blocked_ = true;
   if (written < b.gather_used) {
     backlog_.insert(backlog_.end(), b.gather() + written, b.gather() + b.gather_used);
     b.gather_used = 0;
@@ -646,23 +654,29 @@ void Session::FlushGather() {
     FlushBacklog();
     return;
   }
-  IoResult r = WriteSome(fd_, b.gather(), used);
+  IoResult r = transport_->Write(b.gather(), used, nullptr, 0);
   if (r.status == IoStatus::kError) {
     io_error_ = r.error;
     return;
   }
   size_t written = r.status == IoStatus::kOk ? r.bytes : 0;
-  if (written < used) backlog_.insert(backlog_.end(), b.gather() + written, b.gather() + used);
+  if (written < used) {
+    backlog_.insert(backlog_.end(), b.gather() + written, b.gather() + used);
+    write_blocked_ = true;
+  }
 }
 
 bool Session::FlushBacklog() {
   while (HasUnsentBytes()) {
-    IoResult r = WriteSome(fd_, backlog_.data() + backlog_offset_, backlog_.size() - backlog_offset_);
+    IoResult r = transport_->Write(backlog_.data() + backlog_offset_, backlog_.size() - backlog_offset_, nullptr, 0);
     if (r.status == IoStatus::kError) {
       io_error_ = r.error;
       return false;
     }
-    if (r.status != IoStatus::kOk || r.bytes == 0) return false;
+    if (r.status != IoStatus::kOk || r.bytes == 0) {
+      write_blocked_ = true;
+      return false;
+    }
     backlog_offset_ += r.bytes;
   }
   // Keep a small buffer for the next stall; give a large one back.

@@ -7,8 +7,8 @@
 //     receive budget, with messageTimeout; control frames handed to wslay whole (frame_cursor.h);
 //   - permessage-deflate (RFC 7692) in both directions;
 //   - events held while delivery is paused, so stopRead() takes effect at once.
-// No Node and no libuv here: the host (Connection, or the fuzzer) polls the fd, calls Step(), and receives events
-// through SessionHost. Owns the wslay context and the fd; Close() frees both.
+// No Node and no libuv here: the host (Connection, or the fuzzer) polls the fd or feeds the stream, calls Step(), and
+// receives events through SessionHost. Owns the wslay context and the transport (transport.h); Close() frees both.
 #pragma once
 
 #include <wslay/wslay.h>
@@ -23,6 +23,7 @@
 #include "message_buffer.h"
 #include "frame_cursor.h"
 #include "thread_buffers.h"
+#include "transport.h"
 #include "utf8.h"
 
 namespace wslay_node {
@@ -95,12 +96,14 @@ class Session : private BudgetHolder {
   Session& operator=(const Session&) = delete;
 
   bool ok() const { return ctx_ != nullptr; }
-  // The socket (already non-blocking) and bytes read past the handshake, fed to wslay before the fd.
-  void Attach(int fd, const uint8_t* head, size_t head_len);
-  bool attached() const { return fd_ >= 0; }
+  // The transport (an fd already non-blocking, or a stream) and bytes read past the handshake, fed to wslay first.
+  void Attach(std::unique_ptr<Transport> transport, const uint8_t* head, size_t head_len);
+  bool attached() const { return transport_ != nullptr; }
 
   // One event: held deliveries, then reading (when `readable` or input is kept), then writing.
-  void Step(bool readable);
+  // `writable`: the transport may take bytes again after it took a write only in part (false while a stream
+  // transport is still full).
+  void Step(bool readable, bool writable = true);
 
   QueueResult Queue(uint8_t opcode, const uint8_t* data, size_t len, uint8_t rsv);
   QueueResult QueueFragmented(void* token, uint8_t opcode, uint8_t rsv);
@@ -155,7 +158,7 @@ class Session : private BudgetHolder {
   void DeliverHeld();
   // At environment teardown: a best-effort close frame (between frames only), then Close().
   void SayGoingAway(uint16_t code);
-  // Frees the wslay context and closes the fd (the host stops polling it first). Held events stay.
+  // Frees the wslay context and the transport, closing an fd (the host stops polling it first). Held events stay.
   void Close();
 
   // wslay callbacks (the static trampolines in session.cc call these).
@@ -226,13 +229,16 @@ class Session : private BudgetHolder {
   ThreadBuffers* buffers_;
   SessionHost* host_;
   wslay_event_context_ptr ctx_ = nullptr;
-  int fd_ = -1;
+  std::unique_ptr<Transport> transport_;
 
   // Step() bookkeeping
   bool in_recv_ = false;         // inside wslay_event_recv()
   bool fd_readable_ = false;     // the poll said readable and no read has come up short since
   int reads_this_step_ = 0;
   bool send_mid_frame_ = false;  // the last send stopped inside a frame: no raw close frame may follow
+  // The transport took a write only in part: wslay is told to wait until it is writable again, so no frame's last
+  // bytes are gathered (and counted as sent by wslay) behind a full transport.
+  bool write_blocked_ = false;
 
   // Input: bytes of the shared read buffer not yet given to wslay, then bytes kept by this session (the upgrade
   // head and leftovers from a pause), served first.

@@ -2,6 +2,7 @@
 // response (following redirects when asked), and hands the socket (with any bytes read past the response) to a
 // `type: 'client'` connection.
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 
 import { WebSocketConnection } from './connection.js';
 import { HandshakeError } from './errors.js';
@@ -31,8 +32,8 @@ export interface ConnectOptions extends PassedConnectionOptions {
   handshakeTimeout?: number;
   /** Largest response header block accepted, in bytes. Default 16 KiB. */
   maxHeaderSize?: number;
-  /** Follow 301, 302, 303, 307 and 308 responses to ws:, ws+unix: or http: URLs. Default false (a redirect
-   *  rejects with 'BAD_STATUS'). */
+  /** Follow 301, 302, 303, 307 and 308 responses to ws:, wss:, ws+unix:, http: or https: URLs. Default false (a
+   *  redirect rejects with 'BAD_STATUS'). */
   followRedirects?: boolean;
   /** With `followRedirects`: most redirects followed; one more rejects with 'TOO_MANY_REDIRECTS'. Default 10. */
   maxRedirects?: number;
@@ -42,13 +43,41 @@ export interface ConnectOptions extends PassedConnectionOptions {
   family?: number;
   /** Resolves the host name instead of `dns.lookup` (same signature). Default `dns.lookup`. */
   lookup?: net.LookupFunction;
+  /** wss: only, passed to tls.connect as `ws` does: trusted CAs (default: Node's bundled list). */
+  ca?: tls.ConnectionOptions['ca'];
+  /** wss: a client certificate, its key (or a PKCS#12 `pfx`) and the key's passphrase. */
+  cert?: tls.ConnectionOptions['cert'];
+  key?: tls.ConnectionOptions['key'];
+  pfx?: tls.ConnectionOptions['pfx'];
+  passphrase?: string;
+  /** wss: refuse a server whose certificate does not verify. Default true. */
+  rejectUnauthorized?: boolean;
+  /** wss: the SNI name and the name the certificate must match. Default: the URL's host (none for an IP). */
+  servername?: string;
+  /** wss: replaces the check of the certificate against the host name (tls.checkServerIdentity). */
+  checkServerIdentity?: tls.ConnectionOptions['checkServerIdentity'];
 }
+
+/** The node:tls options a caller may give connect(). */
+const TLS_OPTION_NAMES = [
+  'ca',
+  'cert',
+  'key',
+  'pfx',
+  'passphrase',
+  'rejectUnauthorized',
+  'servername',
+  'checkServerIdentity',
+] as const;
+type TlsOptions = Pick<ConnectOptions, (typeof TLS_OPTION_NAMES)[number]>;
 
 interface Target {
   url: URL;
   connect: net.NetConnectOpts;
   /** For ws+unix: URLs, the socket's path. */
   socketPath: string | undefined;
+  /** wss: or https: */
+  secure: boolean;
   host: string;
   path: string;
   /** `user:password` from the URL, decoded; undefined when the URL has none. */
@@ -80,12 +109,6 @@ function parseTarget(url: string | URL, base?: URL): Target {
   } catch (err) {
     throw badUrl(`invalid URL ${JSON.stringify(String(url))}`, err);
   }
-  if (u.protocol === 'wss:' || u.protocol === 'https:') {
-    throw new HandshakeError(
-      'WSS_UNSUPPORTED',
-      `${u.protocol} is not supported: wslay works on a plain socket (terminate TLS in front, e.g. nginx)`,
-    );
-  }
   if (u.hash) throw badUrl('a WebSocket URL has no fragment');
   const credentials = u.username || u.password ? `${decoded(u.username)}:${decoded(u.password)}` : undefined;
   if (u.protocol === 'ws+unix:') {
@@ -94,18 +117,20 @@ function parseTarget(url: string | URL, base?: URL): Target {
     const socketPath = colon === -1 ? full : full.slice(0, colon);
     const path = (colon === -1 ? '/' : full.slice(colon + 1) || '/') + u.search;
     if (!socketPath) throw badUrl(`no socket path in ${u.href}`);
-    return { url: u, connect: { path: socketPath }, socketPath, host: 'localhost', path, credentials };
+    return { url: u, connect: { path: socketPath }, socketPath, secure: false, host: 'localhost', path, credentials };
   }
-  if (u.protocol !== 'ws:' && u.protocol !== 'http:') {
-    throw badUrl(`unsupported URL scheme ${u.protocol} (use ws:, http: or ws+unix:)`);
+  const secure = u.protocol === 'wss:' || u.protocol === 'https:';
+  if (u.protocol !== 'ws:' && u.protocol !== 'http:' && !secure) {
+    throw badUrl(`unsupported URL scheme ${u.protocol} (use ws:, wss:, http:, https: or ws+unix:)`);
   }
-  const port = u.port ? Number(u.port) : 80;
+  const port = u.port ? Number(u.port) : secure ? 443 : 80;
   const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
   if (!hostname) throw badUrl(`no host in ${u.href}`);
   return {
     url: u,
     connect: { host: hostname, port },
     socketPath: undefined,
+    secure,
     host: u.host,
     path: (u.pathname || '/') + u.search,
     credentials,
@@ -146,9 +171,10 @@ function requestHeaders(
 }
 
 /**
- * Opens a WebSocket client connection. Rejects with a `HandshakeError` whose `code` says why: 'BAD_URL',
- * 'WSS_UNSUPPORTED', 'CONNECTION_REFUSED', 'CONNECTION_CLOSED', 'TIMEOUT', 'BAD_STATUS' (with `status` and
- * `headers`), 'BAD_ACCEPT', 'BAD_EXTENSION', 'BAD_PROTOCOL', 'BAD_RESPONSE', 'HEADERS_TOO_LARGE',
+ * Opens a WebSocket client connection (ws:, wss: over node:tls with SNI and ALPN http/1.1, or ws+unix:). Rejects
+ * with a `HandshakeError` whose `code` says why: 'BAD_URL', 'TLS' (the node:tls error as `cause`: a certificate
+ * that does not verify, a failed TLS handshake), 'CONNECTION_REFUSED', 'CONNECTION_CLOSED', 'TIMEOUT',
+ * 'BAD_STATUS' (with `status` and `headers`), 'BAD_ACCEPT', 'BAD_EXTENSION', 'BAD_PROTOCOL', 'BAD_RESPONSE', 'HEADERS_TOO_LARGE',
  * 'TOO_MANY_REDIRECTS'; and with a TypeError or RangeError for a bad or unknown option. It never throws
  * synchronously.
  */
@@ -166,17 +192,42 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
     localAddress,
     family,
     lookup,
+    ca,
+    cert,
+    key,
+    pfx,
+    passphrase,
+    rejectUnauthorized,
+    servername,
+    checkServerIdentity,
     ...connectionOptions
   } = options;
+  const tlsOptions: TlsOptions = {
+    ca,
+    cert,
+    key,
+    pfx,
+    passphrase,
+    rejectUnauthorized,
+    servername,
+    checkServerIdentity,
+  };
+  for (const name of TLS_OPTION_NAMES) if (tlsOptions[name] === undefined) delete tlsOptions[name];
   const deflateOptions = resolveDeflateOption(perMessageDeflate);
   const deadline = Date.now() + handshakeTimeout;
-  const first = parseTarget(url);
+  let first: Target;
+  try {
+    first = parseTarget(url);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   let target = first;
   for (let redirects = 0; ; redirects++) {
     const attempt: Attempt = {
       target,
       headers: requestHeaders(target, headers, origin, !sameEndpoint(first, target)),
       socketOptions: target.socketPath === undefined ? { localAddress, family, lookup } : {},
+      tlsOptions,
       protocols,
       deflateOptions,
       maxHeaderSize,
@@ -201,6 +252,7 @@ interface Attempt {
   target: Target;
   headers: ExtraHeaders;
   socketOptions: Pick<net.TcpNetConnectOpts, 'localAddress' | 'family' | 'lookup'>;
+  tlsOptions: TlsOptions;
   protocols: readonly string[] | undefined;
   deflateOptions: PerMessageDeflateOptions | null;
   maxHeaderSize: number;
@@ -224,7 +276,20 @@ function attemptHandshake(a: Attempt): Promise<WebSocketConnection | ParsedServe
 
   return new Promise((resolve, reject) => {
     const connectOptions = { ...a.target.connect, ...a.socketOptions } as net.NetConnectOpts;
-    const socket = net.connect(connectOptions);
+    const host = (a.target.connect as net.TcpNetConnectOpts).host ?? '';
+    const socket: net.Socket = a.target.secure
+      ? tls.connect({
+          ...(connectOptions as net.TcpNetConnectOpts),
+          // SNI from the host (RFC 6066 allows no IP address there); HTTP/1.1 is what the upgrade speaks.
+          servername: net.isIP(host) === 0 ? host : undefined,
+          ALPNProtocols: ['http/1.1'],
+          ...a.tlsOptions,
+        })
+      : net.connect(connectOptions);
+    let tcpConnected = false;
+    let secured = false;
+    socket.once('connect', () => (tcpConnected = true));
+    socket.once('secureConnect', () => (secured = true));
     let received: Buffer = Buffer.alloc(0);
     let settled = false;
     const fail = (err: HandshakeError): void => {
@@ -238,8 +303,14 @@ function attemptHandshake(a: Attempt): Promise<WebSocketConnection | ParsedServe
       () => fail(new HandshakeError('TIMEOUT', `no WebSocket handshake within ${a.handshakeTimeout} ms`)),
       a.timeoutMs,
     );
-    socket.once('connect', () => socket.write(request));
+    socket.once(a.target.secure ? 'secureConnect' : 'connect', () => socket.write(request));
     socket.on('error', (err: NodeJS.ErrnoException) => {
+      // After TCP connected and before the request went out: the TLS handshake failed (a certificate that does not
+      // verify, a protocol error).
+      if (a.target.secure && tcpConnected && !secured) {
+        fail(new HandshakeError('TLS', err.message, { cause: err }));
+        return;
+      }
       const refused = ['ECONNREFUSED', 'ENOENT', 'EHOSTUNREACH', 'ENETUNREACH'].includes(err.code ?? '');
       fail(
         new HandshakeError(refused ? 'CONNECTION_REFUSED' : 'CONNECTION_CLOSED', err.message, { cause: err }),

@@ -16,7 +16,8 @@ import {
 import { CallbackSlot, native, type NativeHandle } from './native.js';
 import { checkCallback, checkConnectionOptions } from './options.js';
 import { deflateParamsFor, type NegotiatedDeflate } from './permessage-deflate.js';
-import { checkSocket, takeOverSocket } from './socket-handover.js';
+import { takeOverSocket } from './socket-handover.js';
+import { attachStream, chooseTransport } from './stream-transport.js';
 
 /** What `onClose` receives as its second argument. */
 export interface CloseInfo {
@@ -74,10 +75,15 @@ export interface WebSocketConnectionOptions {
   /** A connected, upgraded socket fd. The connection owns it from now on and closes it exactly once. Give `fd` or
    *  `socket`, not both. */
   fd?: number;
-  /** Or a net.Socket (from an http 'upgrade' event, typed `stream.Duplex` there, or net.connect): its descriptor
-   *  is duplicated and the Node socket destroyed once its pending writes are flushed. Other streams are a
-   *  TypeError. */
+  /** Or a socket (from an http or https 'upgrade' event, typed `stream.Duplex` there, net.connect or tls.connect).
+   *  A plain TCP or Unix net.Socket gets the fd transport: its descriptor is duplicated and the Node socket
+   *  destroyed once its pending writes are flushed. A tls.TLSSocket or any other Duplex gets the stream transport:
+   *  the connection reads its 'data' and writes through it, and ends it when the connection ends. */
   socket?: net.Socket | stream.Duplex;
+  /** Forces the transport: 'fd' (the socket's descriptor, polled natively; plain TCP/Unix sockets only, else a
+   *  TypeError) or 'stream' (through the Duplex's reads and writes; any socket). Default: 'fd' for `fd` and plain
+   *  net.Sockets, 'stream' for everything else. */
+  transport?: 'fd' | 'stream';
   /** With `socket`: how long its pending writes (the 101 response) may take to flush before the connection is
    *  given up (onClose 1006), in milliseconds. Default 10000. */
   handshakeTimeout?: number;
@@ -236,7 +242,10 @@ export class WebSocketConnection extends native.NativeConnection {
     if (fd !== undefined && (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0)) {
       throw new TypeError('fd must be a non-negative integer');
     }
-    if (socket !== undefined) checkSocket(socket);
+    if (socket === undefined && options.transport === 'stream') {
+      throw new TypeError("transport 'stream' needs a socket (a stream.Duplex), not an fd");
+    }
+    const transport = socket === undefined ? 'fd' : chooseTransport(socket, options.transport);
     const type = options.type ?? 'server';
     const idleTimeout = options.idleTimeout ?? 0;
     super({
@@ -273,11 +282,13 @@ export class WebSocketConnection extends native.NativeConnection {
     try {
       if (fd !== undefined) {
         this._attach(fd, head, (options as { [duplicateFd]?: boolean })[duplicateFd] === true);
+      } else if (transport === 'stream') {
+        attachStream(this, socket as stream.Duplex, head, options.closeTimeout ?? 5000);
       } else {
         // A takeover that fails, now or after waiting, ends in onClose(1006), with the errno when there is one.
         let constructing = true;
         this.#cancelTakeover = takeOverSocket(
-          socket!,
+          socket as net.Socket,
           head,
           {
             attach: (ownFd, bytes) => {

@@ -27,8 +27,9 @@ export type HandshakeErrorCode =
   | 'CONNECTION_CLOSED'
   /** The URL (or a redirect's `Location`) is malformed, or its scheme is not ws:, ws+unix:, http: or https:/wss:. */
   | 'BAD_URL'
-  /** The URL, or a redirect, asks for TLS (wss: or https:), which this client does not speak yet. */
-  | 'WSS_UNSUPPORTED'
+  /** wss:/https: only: the TLS handshake failed, e.g. the server's certificate does not verify (`cause` is the
+   *  node:tls error). */
+  | 'TLS'
   /** With `followRedirects`: more than `maxRedirects` redirects. */
   | 'TOO_MANY_REDIRECTS';
 

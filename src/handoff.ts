@@ -18,7 +18,7 @@ import { duplicateFd, WebSocketConnection, type WebSocketConnectionOptions } fro
 import { native } from './native.js';
 import type { NegotiatedDeflate } from './permessage-deflate.js';
 import { answerUpgrade, type UpgradeHandshakeOptions } from './server.js';
-import { checkSocket, takeOverSocket } from './socket-handover.js';
+import { checkSocket, hasPlainFd, takeOverSocket } from './socket-handover.js';
 
 /** Tags a SocketHandoffMessage, so a receiver can tell it from its other messages. */
 export const HANDOFF_KIND = 'wslay:socket-handoff';
@@ -193,7 +193,19 @@ export async function upgradeForHandoff(
   head: Uint8Array,
   options: UpgradeHandoffOptions = {},
 ): Promise<SocketHandoff | undefined> {
-  // answerUpgrade refuses (and destroys) a socket that cannot be handed over before it writes anything.
+  // Only a plain TCP/Unix socket can go to another thread: a TLS session lives in this thread's TLSSocket. Refused
+  // (and destroyed) before anything is written.
+  try {
+    checkSocket(socket);
+  } catch (err) {
+    socket.destroy();
+    throw hasPlainFd(socket) || !(socket as { encrypted?: boolean }).encrypted
+      ? err
+      : new TypeError(
+          'a TLS socket cannot be handed to another thread (WorkerPool, upgradeForHandoff): serve wss connections ' +
+            'on the main thread with handleUpgrade or WebSocketServer, or terminate TLS in front',
+        );
+  }
   const agreed = answerUpgrade(req, socket, options);
   if (!agreed) return undefined;
   const tcp = socket as net.Socket;

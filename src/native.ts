@@ -11,6 +11,16 @@ import type { DeflateParams } from './permessage-deflate.js';
 export declare class NativeConnection {
   constructor(options: NativeOptions);
   _attach(fd: number, head: Uint8Array | undefined, duplicate: boolean): void;
+  _attachStream(
+    head: Uint8Array | undefined,
+    highWaterMark: number,
+    write: (chunk: Buffer) => void,
+    flow: (reading: boolean) => void,
+    end: () => void,
+  ): void;
+  _feed(chunk: Uint8Array): void;
+  _feedEnd(errno: number, closed: boolean): void;
+  _written(): void;
   _handle(): NativeHandle;
   _queueFragmented(source: (len: number) => unknown, opcode: number, rsv: number): void;
   _wait(cb: () => void): void;

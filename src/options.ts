@@ -28,6 +28,7 @@ const CONNECTION_NAMES = namesOf<WebSocketConnectionOptions>({
   fd: true,
   socket: true,
   handshakeTimeout: true,
+  transport: true,
   head: true,
   type: true,
   buffering: true,
@@ -85,6 +86,14 @@ const CLIENT_NAMES = [
     localAddress: true,
     family: true,
     lookup: true,
+    ca: true,
+    cert: true,
+    key: true,
+    pfx: true,
+    passphrase: true,
+    rejectUnauthorized: true,
+    servername: true,
+    checkServerIdentity: true,
   }),
   ...PASSED_CONNECTION_NAMES,
 ];
@@ -175,6 +184,9 @@ function checkConnectionValues(options: Options): void {
   for (const [name, [min, max]] of Object.entries(CONNECTION_RANGES)) checkInteger(name, options[name], min, max);
   if (options.head !== undefined && !(options.head instanceof Uint8Array)) {
     throw new TypeError('head must be a Buffer or Uint8Array');
+  }
+  if (options.transport !== undefined && options.transport !== 'fd' && options.transport !== 'stream') {
+    throw new TypeError("transport must be 'fd' or 'stream'");
   }
   if (options.type !== undefined && options.type !== 'server' && options.type !== 'client') {
     throw new TypeError("type must be 'server' or 'client'");
@@ -282,4 +294,11 @@ export function checkClientOptions(options: unknown): asserts options is Connect
     throw new TypeError('family must be 4, 6 or 0 (either)');
   }
   checkCallback('lookup', options.lookup);
+  checkBoolean('rejectUnauthorized', options.rejectUnauthorized);
+  checkCallback('checkServerIdentity', options.checkServerIdentity);
+  for (const name of ['passphrase', 'servername']) {
+    if (options[name] !== undefined && typeof options[name] !== 'string') {
+      throw new TypeError(`${name} must be a string`);
+    }
+  }
 }

@@ -18,7 +18,8 @@ import {
   type PerMessageDeflateOptions,
   resolveDeflateOption,
 } from './permessage-deflate.js';
-import { checkSocket } from './socket-handover.js';
+import { hasPlainFd } from './socket-handover.js';
+import { checkStream, chooseTransport } from './stream-transport.js';
 
 /** The server's side of the opening handshake. */
 export interface UpgradeHandshakeOptions {
@@ -93,10 +94,10 @@ function refuseBadOptions<T>(socket: stream.Duplex, check: () => T): T {
 }
 
 /**
- * The handshake part of handleUpgrade (and of upgradeForHandoff): refuses a socket that cannot be handed over (TLS:
- * TypeError, the socket destroyed, nothing written), validates the request, answering a bad one with
- * 400 (426 for another protocol version) and destroying the socket (→ undefined); otherwise picks the subprotocol,
- * negotiates permessage-deflate and writes the complete 101 response. A bad or unknown option (or a failing
+ * The handshake part of handleUpgrade (and of upgradeForHandoff): refuses a socket that can carry neither transport
+ * (not a stream.Duplex, or destroyed: TypeError, the socket destroyed, nothing written), validates the request,
+ * answering a bad one with 400 (426 for another protocol version) and destroying the socket (→ undefined);
+ * otherwise picks the subprotocol, negotiates permessage-deflate and writes the complete 101 response. A bad or unknown option (or a failing
  * `handleProtocols`) throws before anything is written, and the socket is destroyed.
  */
 export function answerUpgrade(
@@ -113,8 +114,10 @@ function negotiate(
   socket: stream.Duplex,
   options: UpgradeHandshakeOptions,
 ): UpgradeAgreement | undefined {
-  // Before any byte is written: a socket that cannot be taken over (TLS) would get a 101 and then nothing.
-  refuseBadOptions(socket, () => checkSocket(socket));
+  // Before any byte is written: a socket that can carry neither transport would get a 101 and then nothing.
+  refuseBadOptions(socket, () => {
+    if (!hasPlainFd(socket)) checkStream(socket);
+  });
   // Whatever fails here (handleProtocols throwing or choosing what was not offered) fails before the 101.
   const answer = refuseBadOptions(socket, () => planUpgradeAnswer(req, options));
   if (!answer.ok) {
@@ -140,7 +143,7 @@ export function handleUpgrade(
   refuseBadOptions(socket, () => {
     checkHandleUpgradeOptions(options);
     if (!(head instanceof Uint8Array)) throw new TypeError('head must be a Buffer or Uint8Array');
-    checkSocket(socket);
+    chooseTransport(socket, options.transport);
   });
   const { protocols, handleProtocols, headers, perMessageDeflate, ...connectionOptions } = options;
   const agreed = negotiate(req, socket, { protocols, handleProtocols, headers, perMessageDeflate });

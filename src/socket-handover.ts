@@ -33,12 +33,22 @@ function stopNodeReading(socket: net.Socket): void {
 // (TLSWrap) also has an fd, the TCP one under the encryption: writing frames there would send them in clear.
 const PLAIN_HANDLES = new Set(['TCP', 'Pipe']);
 
+/** Whether `socket` is a plain TCP or Unix net.Socket whose fd carries the bytes as they are (the fd transport). */
+export function hasPlainFd(socket: unknown): socket is net.Socket {
+  if (!(socket instanceof net.Socket) || (socket as { encrypted?: boolean }).encrypted) return false;
+  const name = handleOf(socket)?.constructor?.name;
+  return name !== undefined && PLAIN_HANDLES.has(name);
+}
+
 /** Checks that `socket` can be handed over; throws a TypeError naming the reason otherwise. */
 export function checkSocket(socket: unknown): asserts socket is net.Socket {
   if (!(socket instanceof net.Socket)) throw new TypeError('socket must be a net.Socket');
   const handle = handleOf(socket);
   if ((socket as { encrypted?: boolean }).encrypted || handle?.constructor?.name === 'TLSWrap') {
-    throw new TypeError('a TLS socket cannot be handed over: terminate TLS in front (e.g. nginx) and use plain TCP');
+    throw new TypeError(
+      "a TLS socket has no fd that carries the WebSocket's bytes: it runs on the stream transport " +
+        "(transport: 'stream'), on the thread that owns it",
+    );
   }
   if (socket.destroyed) throw new TypeError('socket is already destroyed');
   if (handle && !PLAIN_HANDLES.has(handle.constructor?.name ?? '')) {

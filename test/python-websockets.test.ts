@@ -2,9 +2,10 @@
 // (dist/examples/echo-server-helpers.js) and its server against our connect(), with permessage-deflate on and off,
 // 4 MiB messages, pings with payloads and close codes.
 import { randomBytes } from 'node:crypto';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { connect, Opcode, type CloseInfo, type WebSocketConnection } from '../src/index.js';
+import { makeTestCertificates, type TestCertificates } from './helpers/tls-cert.js';
 import { waitFor, within } from './helpers/wait.js';
 import { requirePeer, skipWithout } from './peers/availability.js';
 import { echoServerForSuite, startEchoServer } from './peers/echo-server.js';
@@ -143,5 +144,66 @@ describe.skipIf(skipWithout(peer))(`our connect() → websockets ${version ?? '(
     expect(info.wasClean).toBe(true);
     const pyClosed = await server.next((e) => e.event === 'closed', 10_000, 'closed');
     expect(pyClosed.code).toBe(4001); // we answer with the server's code
+  });
+});
+
+describe.skipIf(skipWithout(peer))(`wss: websockets ${version ?? '(missing)'} ↔ ours over TLS (a throwaway CA)`, () => {
+  let certs: TestCertificates;
+  beforeAll(() => {
+    requirePeer(peer);
+    certs = makeTestCertificates();
+  });
+  afterAll(() => certs?.remove());
+
+  it.each(['deflate', 'none'])(
+    'the python wss client → npm start --tls-cert --tls-key (compression %s): echoes byte-exact, close answered',
+    async (compression) => {
+      const own = await startEchoServer({ port: 0 }, ['--tls-cert', certs.certFile, '--tls-key', certs.keyFile]);
+      try {
+        expect(own.output()).toMatch(/listening on https:/);
+        const client = python('websockets_client.py', [
+          `wss://localhost:${own.port}/`,
+          '--compression',
+          compression,
+          '--ca',
+          certs.caFile,
+        ]);
+        expect(await within(client.exited, 60_000, 'the python client'), client.output()).toBe(0);
+        const echoes = client.events.filter((e) => e.event === 'echo');
+        expect(echoes.map((e) => e.equal)).toEqual([true, true, true, true, true]);
+        expect(client.events.find((e) => e.event === 'open')!.extensions).toEqual(
+          compression === 'deflate' ? ['permessage-deflate'] : [],
+        );
+        expect(client.events.find((e) => e.event === 'closed')).toMatchObject({ code: 4000 });
+      } finally {
+        await own.stop();
+      }
+    },
+  );
+
+  it("our connect('wss://…') → the python wss server: echoes 4 MiB byte-exact, closes 1000 both ways", async () => {
+    const server = python('websockets_server.py', ['--tls-cert', certs.certFile, '--tls-key', certs.keyFile]);
+    const { port } = (await server.next((e) => e.event === 'listening', 15_000, 'listening')) as { port: number } & PeerEvent;
+    const messages: Buffer[] = [];
+    let settle!: (c: { code: number; info: CloseInfo }) => void;
+    const closed = new Promise<{ code: number; info: CloseInfo }>((resolve) => (settle = resolve));
+    const conn = await connect(`wss://localhost:${port}/echo`, {
+      ca: certs.ca,
+      perMessageDeflate: true,
+      maxRecvSize: 16 * MIB,
+      onMsgRecv: (_rsv, _opcode, data) => messages.push(data),
+      onClose: (code, info) => settle({ code, info }),
+    });
+    expect(conn.extensions).toBe('permessage-deflate');
+    const large = randomBytes(4 * MIB);
+    conn.queueMsg(TEXT);
+    conn.queueMsg(large, Opcode.BINARY);
+    await waitFor(() => messages.length === 2, 20_000, 'two echoes');
+    expect(messages[0].toString('utf8')).toBe(TEXT);
+    expect(messages[1].equals(large)).toBe(true);
+    conn.close(1000, 'done');
+    const { code, info } = await within(closed, 10_000, 'onClose');
+    expect([code, info.wasClean]).toEqual([1000, true]);
+    expect(await server.next((e) => e.event === 'closed', 10_000, 'closed')).toMatchObject({ code: 1000, reason: 'done' });
   });
 });

@@ -16,6 +16,9 @@ export const SCENARIOS = [
   // single-threaded server; only the servers listed run it.
   { name: 'pipelined-threads', kind: 'echo', conns: 100, inflight: 10, size: 64, text: false,
     servers: ['ours', 'ours-t1', 'ours-t2'] },
+  // The pipelined load on plain TCP through the stream transport (transport: 'stream') beside the fd transport.
+  { name: 'pipelined-stream', kind: 'echo', conns: 100, inflight: 10, size: 64, text: false,
+    servers: ['ours', 'ours-stream'] },
   { name: 'large', kind: 'echo', conns: 10, inflight: 4, size: 65536, text: false },
   { name: 'deflate', kind: 'echo', conns: 100, inflight: 10, size: 1024, text: true, deflate: true },
   { name: 'idle', kind: 'idle', conns: 5000 },

@@ -42,6 +42,16 @@ export function serverCatalog({ repoDir, benchDir, cServer, baseDir = null }) {
       command: () => [process.execPath, [ours, '--port', '0']],
       deflate: 'self',
     },
+    // The same server with its connections forced onto the stream transport (through Node's net.Socket, as a TLS
+    // socket would be): what the fd path is worth, and what a Duplex costs.
+    'ours-stream': {
+      label: 'ours, stream transport',
+      available: existsSync(ours),
+      missing: `${ours} not built yet (npm run setup)`,
+      command: () => [process.execPath, [ours, '--port', '0', '--transport', 'stream']],
+      deflate: 'self',
+      scenarioOnly: true,
+    },
     'ours-t1': oursThreads(1),
     'ours-t2': oursThreads(2),
     ws: {

@@ -1,7 +1,8 @@
 // Runs the conformance suite against an echo server in a child process:
 // CONFORMANCE_SERVER=ws → the `ws` reference server (to check the suite itself),
 // otherwise the project's `dist/examples/echo-server-helpers.js`.
-// CONFORMANCE_CASES=<regex> restricts the run to matching case ids.
+// CONFORMANCE_CASES=<regex> restricts the run to matching case ids. WSLAY_TEST_TRANSPORT=stream (the stream run of
+// the transport matrix, vitest.config.mts) runs the echo server's connections on the stream transport.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -21,7 +22,8 @@ beforeAll(async () => {
   if (!existsSync(script)) {
     throw new Error(`${script} is missing: build the project (npm run setup) before the conformance suite`);
   }
-  server = await startEchoServer(process.execPath, [script, '--port', '0'], root);
+  const transport = !useWs && process.env.WSLAY_TEST_TRANSPORT ? ['--transport', process.env.WSLAY_TEST_TRANSPORT] : [];
+  server = await startEchoServer(process.execPath, [script, '--port', '0', ...transport], root);
 }, 30_000);
 
 afterAll(async () => {

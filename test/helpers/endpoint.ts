@@ -25,7 +25,14 @@ export interface Endpoint {
 
 export type ConnectionOptions = Omit<WebSocketConnectionOptions, 'fd' | 'socket' | 'head'>;
 
+/** The transport forced on every socket given to trackedConnection: the stream run of the transport matrix
+ *  (vitest.config.mts) sets WSLAY_TEST_TRANSPORT=stream, so the same tests run plain TCP through a Duplex. */
+export const TEST_TRANSPORT = process.env.WSLAY_TEST_TRANSPORT as 'fd' | 'stream' | undefined;
+
 export function trackedConnection(options: WebSocketConnectionOptions): Endpoint {
+  if (TEST_TRANSPORT && options.socket && options.transport === undefined) {
+    options = { ...options, transport: TEST_TRANSPORT };
+  }
   const messages: Received[] = [];
   const closes: Closed[] = [];
   let settle!: (closed: Closed) => void;

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { launchChromium, type Chromium } from './chromium.js';
 
 export interface BrowserTarget {
-  /** http://host:port of the server that serves the page and the WebSocket. */
+  /** http://host:port (or https://) of the server that serves the page and the WebSocket. */
   base: string;
   /** Stops the echo server: it closes its connections with 1001 first. */
   stopServer(): Promise<void>;
@@ -82,13 +82,13 @@ function roundTrips(page: Page, url: string): Promise<RoundTrips> {
   );
 }
 
-export function defineBrowserTests(target: () => BrowserTarget, screenshot: string): void {
+export function defineBrowserTests(target: () => BrowserTarget, screenshot: string, chromiumArgs: string[] = []): void {
   let browser: Chromium;
   let page: Page;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    browser = await launchChromium();
+    browser = await launchChromium(chromiumArgs);
     page = await browser.context.newPage();
     page.on('pageerror', (err) => pageErrors.push(err.message));
   }, 60_000);

@@ -13,7 +13,8 @@ export interface Chromium {
   close(): Promise<void>;
 }
 
-export async function launchChromium(): Promise<Chromium> {
+/** `extraArgs`: more chromium switches (e.g. --ignore-certificate-errors for the https demo). */
+export async function launchChromium(extraArgs: string[] = []): Promise<Chromium> {
   const profile = mkdtempSync(path.join(os.tmpdir(), 'wslay-chromium-'));
   try {
     const context = await chromium.launchPersistentContext(profile, {
@@ -29,6 +30,7 @@ export async function launchChromium(): Promise<Chromium> {
         '--disable-sync',
         '--no-first-run',
         '--disable-quic',
+        ...extraArgs,
       ],
     });
     return {

@@ -22,9 +22,13 @@ export interface EchoServer {
   stop(): Promise<void>;
 }
 
-export async function startEchoServer(listen: { unix: string } | { port: number } = { port: 0 }): Promise<EchoServer> {
+/** `extraArgs` go to the server's command line (e.g. --tls-cert F --tls-key F for https and wss). */
+export async function startEchoServer(
+  listen: { unix: string } | { port: number } = { port: 0 },
+  extraArgs: string[] = [],
+): Promise<EchoServer> {
   if (!existsSync(echoServerScript)) throw new Error(`${echoServerScript} is missing: run node scripts/setup.mjs`);
-  const args = 'unix' in listen ? ['--unix', listen.unix] : ['--port', String(listen.port)];
+  const args = [...('unix' in listen ? ['--unix', listen.unix] : ['--port', String(listen.port)]), ...extraArgs];
   const child = spawn(process.execPath, [echoServerScript, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d));
@@ -47,7 +51,7 @@ export async function startEchoServer(listen: { unix: string } | { port: number 
   };
   const listening = new Promise<number | undefined>((resolve, reject) => {
     const check = (): void => {
-      const m = /listening on (?:http:\/\/127\.0\.0\.1:(\d+)|unix:)/.exec(out);
+      const m = /listening on (?:https?:\/\/127\.0\.0\.1:(\d+)|unix:)/.exec(out);
       if (m) resolve(m[1] ? Number(m[1]) : undefined);
     };
     child.stdout!.on('data', check);

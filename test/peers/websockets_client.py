@@ -7,6 +7,7 @@ byte for byte), pong (a ping with a payload answered), closed (the code and reas
 With --wait-close it only opens and waits for the server to close. Bounded in time; exits 0 when it all ran.
 """
 import argparse
+import ssl
 import asyncio
 import json
 import os
@@ -39,8 +40,10 @@ async def echo(ws, kind, message):
 
 async def main(args):
     compression = None if args.compression == "none" else "deflate"
+    # wss: trust the test's throwaway CA (--ca)
+    tls = ssl.create_default_context(cafile=args.ca) if args.ca else None
     async with websockets.connect(args.url, compression=compression, max_size=None, ping_interval=None,
-                                  open_timeout=10, close_timeout=5) as ws:
+                                  open_timeout=10, close_timeout=5, ssl=tls) as ws:
         emit(event="open", extensions=[e.name for e in ws.extensions],
              header=ws.response_headers.get("Sec-WebSocket-Extensions"))
         if args.wait_close:
@@ -66,6 +69,7 @@ if __name__ == "__main__":
     parser.add_argument("--compression", choices=["deflate", "none"], default="deflate")
     parser.add_argument("--size", type=int, default=4 * 1024 * 1024)
     parser.add_argument("--wait-close", action="store_true")
+    parser.add_argument("--ca")
     try:
         asyncio.run(asyncio.wait_for(main(parser.parse_args()), 60))
     except Exception as err:  # reported as a line the test can show

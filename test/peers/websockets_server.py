@@ -8,6 +8,7 @@ client sent or answered with). Paths: anything echoes every message until the cl
 client, then closes with CODE. Exits on SIGTERM, when stdin closes (the test died), or after 60 s.
 """
 import argparse
+import ssl
 import asyncio
 import json
 import signal
@@ -45,8 +46,12 @@ async def main(args):
     loop.add_signal_handler(signal.SIGTERM, stop.cancel)
     loop.add_reader(sys.stdin, lambda: sys.stdin.read() or stop.cancel())  # EOF: the parent is gone
     compression = None if args.compression == "none" else "deflate"
+    tls = None
+    if args.tls_cert:  # wss
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     async with websockets.serve(handler, "127.0.0.1", 0, compression=compression, max_size=None,
-                                ping_interval=None, close_timeout=5) as server:
+                                ping_interval=None, close_timeout=5, ssl=tls) as server:
         emit(event="listening", port=server.sockets[0].getsockname()[1])
         try:
             await asyncio.wait_for(stop, 60)
@@ -57,4 +62,6 @@ async def main(args):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--compression", choices=["deflate", "none"], default="deflate")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
     asyncio.run(main(parser.parse_args()))
