@@ -1,6 +1,7 @@
 // wslay/ws against the `ws` package, both ways: our WebSocketServer with ws's client, and our client with ws's
 // server, for each behaviour of ws 8's API (doc/ws.md).
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,6 +9,7 @@ import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
 import RealWs, { WebSocketServer as RealServer } from 'ws';
 
+import { makeTestCertificates } from './helpers/tls-cert.js';
 import { waitFor, within } from './helpers/wait.js';
 
 const require = createRequire(import.meta.url);
@@ -575,15 +577,41 @@ describe('our client: options and events (ws server)', () => {
     expect(looked).toBe('my-host.test');
   });
 
-  it('wss: is refused clearly: "error" then "close" 1006 (until the TLS client lands)', async () => {
-    const c = dial('ours', 'wss://127.0.0.1:1/');
-    const order: string[] = [];
-    c.on('error', (e: Error) => order.push(e.message));
-    c.on('close', (code: number) => order.push(String(code)));
-    await waitFor(() => order.length === 2, 5000, 'wss refusal');
-    expect(order[0]).toMatch(/wss: is not supported/);
-    expect(order[1]).toBe('1006');
-  });
+  for (const { name, ours } of PAIRS) {
+    it(`wss: ${name}, with and without permessage-deflate, a bad certificate an 'error'`, async () => {
+      const certs = makeTestCertificates();
+      cleanups.push(() => certs.remove());
+      const server = https.createServer({ cert: certs.cert, key: certs.key });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      cleanups.push(() => server.close());
+      const wss: any = new (ours === 'server' ? WebSocketServer : RealServer)({ server, perMessageDeflate: true });
+      cleanups.push(() => {
+        for (const c of wss.clients ?? []) c.terminate();
+        wss.close();
+      });
+      wss.on('connection', (peer: any) => peer.on('message', (d: any, b: boolean) => peer.send(d, { binary: b })));
+      const url = `wss://localhost:${(server.address() as net.AddressInfo).port}/`;
+      for (const perMessageDeflate of [false, true]) {
+        const c = dial(ours === 'client' ? 'ours' : 'ws', url, undefined, { ca: certs.ca, perMessageDeflate });
+        await opened(c);
+        expect(c.extensions).toBe(perMessageDeflate ? 'permessage-deflate' : '');
+        const big = Buffer.alloc(256 * 1024, 7);
+        c.send('héllo');
+        expect(String((await message(c))[0])).toBe('héllo');
+        c.send(big);
+        expect(Buffer.compare((await message(c))[0], big)).toBe(0);
+        c.close(4000, 'bye');
+        expect((await closed(c))[0]).toBe(4000);
+      }
+      // Without the CA the certificate is not trusted: 'error', then 'close' 1006.
+      const untrusted = dial(ours === 'client' ? 'ours' : 'ws', url);
+      const order: string[] = [];
+      untrusted.on('error', () => order.push('error'));
+      untrusted.on('close', (code: number) => order.push(String(code)));
+      await waitFor(() => order.length === 2, 5000, 'certificate refusal');
+      expect(order).toEqual(['error', '1006']);
+    });
+  }
 
   it('bad arguments throw as ws: invalid URL SyntaxError, protocolVersion RangeError, bad close code TypeError', async () => {
     expect(() => new WebSocket('ftp://x')).toThrow(SyntaxError);

@@ -3,7 +3,9 @@
 // localAddress/family/lookup/ws+unix: are http.request's own), checks the 101 response, and hands the socket to a
 // `type: 'client'` WebSocketConnection.
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 
 import { WebSocketConnection } from '../connection.js';
 import { generateKey, type ParsedServerResponse, validateServerResponse } from '../handshake.js';
@@ -66,13 +68,7 @@ function start(ws: WebSocket, address: string | URL, protocols: string[], option
   let redirects = 0;
 
   const request = (url: URL, redirected: boolean): void => {
-    if (url.protocol === 'wss:') {
-      // wslay hands the raw fd to C; TLS comes with the TLS helper's client. Until then: a clear error, ws's order.
-      const err = new Error('wslay/ws: wss: is not supported yet (terminate TLS in front, e.g. nginx)');
-      process.nextTick(() => ws[kFailHandshake](err));
-      ws[kAbortHandshake] = () => undefined;
-      return;
-    }
+    const secure = url.protocol === 'wss:';
     const key = generateKey();
     const isUnix = url.protocol === 'ws+unix:';
     const headers: Record<string, string | string[] | number> = {};
@@ -91,7 +87,7 @@ function start(ws: WebSocket, address: string | URL, protocols: string[], option
     const opts: http.RequestOptions = {
       headers,
       timeout: options.handshakeTimeout,
-      createConnection: (o: net.NetConnectOpts) => net.connect(o),
+      createConnection: secure ? (o: tls.ConnectionOptions) => tls.connect(tlsOptionsFor(o, url)) : (o: net.NetConnectOpts) => net.connect(o),
     } as http.RequestOptions;
     if (isUnix) {
       const full = decodeURIComponent(url.pathname);
@@ -100,7 +96,7 @@ function start(ws: WebSocket, address: string | URL, protocols: string[], option
       opts.path = (colon === -1 ? '/' : full.slice(colon + 1) || '/') + url.search;
     } else {
       opts.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-      opts.port = url.port || 80;
+      opts.port = url.port || (secure ? 443 : 80);
       opts.path = (url.pathname || '/') + url.search;
       if (options.localAddress) opts.localAddress = options.localAddress;
       if (options.family !== undefined) opts.family = options.family;
@@ -113,7 +109,8 @@ function start(ws: WebSocket, address: string | URL, protocols: string[], option
       delete (opts as { createConnection?: unknown }).createConnection;
     }
 
-    const req = http.request(opts);
+    // wss: the upgraded socket is a TLSSocket, which WebSocketConnection runs on its stream transport.
+    const req = (secure ? https : http).request(opts);
     let done = false;
     const abort = (err: Error): void => {
       if (done) return;
@@ -216,6 +213,20 @@ function start(ws: WebSocket, address: string | URL, protocols: string[], option
     else req.end();
   };
   request(parseAddress(address), false);
+
+  // ws passes node:tls options at the top level; SNI is the host's name (not for an IP), ALPN is HTTP/1.1.
+  function tlsOptionsFor(connect: tls.ConnectionOptions, url: URL): tls.ConnectionOptions {
+    const own: tls.ConnectionOptions = { ...connect, ALPNProtocols: ['http/1.1'] };
+    for (const name of TLS_OPTION_NAMES) {
+      if (options[name] !== undefined) (own as Record<string, unknown>)[name] = options[name];
+    }
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    if (own.servername === undefined && !net.isIP(host)) own.servername = host;
+    return own;
+  }
 }
+
+const TLS_OPTION_NAMES = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername',
+  'checkServerIdentity', 'ciphers', 'minVersion', 'maxVersion'] as const;
 
 setClientStarter(start);

@@ -10,7 +10,8 @@ import { WebSocketConnection } from '../connection.js';
 import { buildUpgradeResponse, validateUpgradeRequest } from '../handshake.js';
 import { formatExtensions } from '../extensions.js';
 import { negotiateServer, type NegotiatedDeflate, resolveDeflateOption } from '../permessage-deflate.js';
-import { checkSocket } from '../socket-handover.js';
+import { hasPlainFd } from '../socket-handover.js';
+import { checkStream } from '../stream-transport.js';
 import { kAttach, mapDeflateOption, maxRecvSizeFor, WebSocket, type WsPerMessageDeflateOptions } from './websocket.js';
 
 export interface VerifyClientInfo {
@@ -272,9 +273,9 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     }
     if (this.#state !== RUNNING) return abortHandshake(socket, 503);
     try {
-      checkSocket(socket);
+      // A plain socket goes to the fd transport, a TLS one (or another Duplex) to the stream transport.
+      if (!hasPlainFd(socket)) checkStream(socket);
     } catch (err) {
-      // A TLS socket: its fd carries the encryption, which wslay cannot speak (see README, "Coming from ws").
       socket.destroy();
       if (this.listenerCount('error') > 0) this.emit('error', err as Error);
       return;
