@@ -29,8 +29,8 @@
 //   - the close code written is the report's sentCode;
 //   - a valid close frame among the peer's frames is read (the report has its code) unless the session failed
 //     first or reading or writing was shut down, also after close() while reading is paused (issue 11 item 8);
-//     frames before it with a bad header, a length over maxRecvSize or plain text that is not UTF-8 make it
-//     invalid (wslay fails on them, silently once our close is out: ScanPeerFrames);
+//     frames before it with a bad header, a length over maxRecvSize or plain text that is not UTF-8, or a reason
+//     that is not UTF-8, make it invalid (wslay fails on them, silently once our close is out: ScanPeerFrames);
 //   - every ping read gets its pong, unless a close or a failure intervened or writing was shut down, also while
 //     a fragmented source is starved (item 6);
 //   - when we fail the connection after close() was called, the report's code is the code we sent, not 1006;
@@ -210,10 +210,10 @@ class OutputDecoder {
 
 // What the peer sent (up to the first length that cannot be a frame): the pings (an upper bound on the pongs wslay
 // can have queued) and whether a close frame follows frames that are all valid in what wslay checks itself: the
-// headers (FIN, RSV, opcode, masking, control lengths), each data frame's length against maxRecvSize, and the UTF-8
-// of plain text messages. wslay fails on those silently once our close is out (its own close cannot be queued
-// then), so the session reads nothing more and reports 1006; what the session checks itself (close codes and
-// reasons, inflated text) gets the failure's code in the report and needs no exception here.
+// headers (FIN, RSV, opcode, masking, control lengths), each data frame's length against maxRecvSize, the UTF-8 of
+// plain text messages, and the close's own reason. wslay fails on those silently once our close is out (its own
+// close cannot be queued then), so the session reads that close no more and reports 1006; what the session checks
+// itself (close codes, inflated text) gets the failure's code in the report and needs no exception here.
 struct PeerFrames {
   size_t pings = 0;
   bool valid_close = false;
@@ -245,8 +245,16 @@ PeerFrames ScanPeerFrames(const uint8_t* p, size_t n, bool masked, bool deflate,
     const uint8_t opcode = p[at] & 0x0f;
     const bool fin = p[at] & 0x80, rsv1 = p[at] & 0x40;
     valid = valid && (p[at] & 0x30) == 0 && bool(p[at + 1] & 0x80) == masked;
+    auto unmasked_payload = [&]() -> const uint8_t* {
+      payload.assign(reinterpret_cast<const char*>(p + at + head), len);
+      if (p[at + 1] & 0x80) {
+        for (size_t i = 0; i < len; ++i) payload[i] ^= p[at + head - 4 + (i & 3)];
+      }
+      return reinterpret_cast<const uint8_t*>(payload.data());
+    };
     if (opcode >= 8) {
       valid = valid && fin && !rsv1 && len <= 125 && len != 1 && opcode <= 10;
+      if (opcode == 8 && valid && len > 2) valid = wslay_node::IsValidUtf8(unmasked_payload() + 2, len - 2);
     } else {
       valid = valid && opcode <= 2 && (opcode == 0) == in_message && (!rsv1 || (deflate && opcode != 0)) &&
               len <= max_recv_size;
@@ -255,13 +263,7 @@ PeerFrames ScanPeerFrames(const uint8_t* p, size_t n, bool masked, bool deflate,
         utf8.Reset();
       }
       in_message = !fin;
-      if (plain_text && valid) {
-        payload.assign(reinterpret_cast<const char*>(p + at + head), len);
-        if (p[at + 1] & 0x80) {
-          for (size_t i = 0; i < len; ++i) payload[i] ^= p[at + head - 4 + (i & 3)];
-        }
-        valid = utf8.Feed(reinterpret_cast<const uint8_t*>(payload.data()), len) && (!fin || utf8.Complete());
-      }
+      if (plain_text && valid) valid = utf8.Feed(unmasked_payload(), len) && (!fin || utf8.Complete());
     }
     if (opcode == 9) ++frames.pings;
     if (opcode == 8 && valid) frames.valid_close = true;
