@@ -29,6 +29,8 @@
 //   - the close code written is the report's sentCode;
 //   - a valid close frame among the peer's frames is read (the report has its code) unless the session failed
 //     first or reading or writing was shut down, also after close() while reading is paused (issue 11 item 8);
+//     frames before it with a bad header, a length over maxRecvSize or plain text that is not UTF-8, or a reason
+//     that is not UTF-8, make it invalid (wslay fails on them, silently once our close is out: ScanPeerFrames);
 //   - every ping read gets its pong, unless a close or a failure intervened or writing was shut down, also while
 //     a fragmented source is starved (item 6);
 //   - when we fail the connection after close() was called, the report's code is the code we sent, not 1006;
@@ -50,6 +52,7 @@
 #include <vector>
 
 #include "../native/session.h"
+#include "../native/utf8.h"
 
 namespace {
 
@@ -205,17 +208,23 @@ class OutputDecoder {
   bool inflating_ = false;
 };
 
-// What the peer sent, from the frame headers alone (up to the first length that cannot be a frame): the pings (an
-// upper bound on the pongs wslay can have queued) and whether a close frame follows frames whose headers are all
-// valid (FIN, RSV, opcode, masking, control lengths; the payloads are not checked).
+// What the peer sent (up to the first length that cannot be a frame): the pings (an upper bound on the pongs wslay
+// can have queued) and whether a close frame follows frames that are all valid in what wslay checks itself: the
+// headers (FIN, RSV, opcode, masking, control lengths), each data frame's length against maxRecvSize, the UTF-8 of
+// plain text messages, and the close's own reason. wslay fails on those silently once our close is out (its own
+// close cannot be queued then), so the session reads that close no more and reports 1006; what the session checks
+// itself (close codes, inflated text) gets the failure's code in the report and needs no exception here.
 struct PeerFrames {
   size_t pings = 0;
   bool valid_close = false;
 };
-PeerFrames ScanPeerFrames(const uint8_t* p, size_t n, bool masked, bool deflate) {
+PeerFrames ScanPeerFrames(const uint8_t* p, size_t n, bool masked, bool deflate, uint64_t max_recv_size) {
   PeerFrames frames;
   bool valid = true;
   bool in_message = false;
+  bool plain_text = false;  // the current message is text without RSV1: wslay validates its UTF-8
+  wslay_node::Utf8Validator utf8;
+  std::string payload;
   for (size_t at = 0; n - at >= 2;) {
     uint64_t len = p[at + 1] & 0x7f;
     size_t head = 2;
@@ -236,11 +245,25 @@ PeerFrames ScanPeerFrames(const uint8_t* p, size_t n, bool masked, bool deflate)
     const uint8_t opcode = p[at] & 0x0f;
     const bool fin = p[at] & 0x80, rsv1 = p[at] & 0x40;
     valid = valid && (p[at] & 0x30) == 0 && bool(p[at + 1] & 0x80) == masked;
+    auto unmasked_payload = [&]() -> const uint8_t* {
+      payload.assign(reinterpret_cast<const char*>(p + at + head), len);
+      if (p[at + 1] & 0x80) {
+        for (size_t i = 0; i < len; ++i) payload[i] ^= p[at + head - 4 + (i & 3)];
+      }
+      return reinterpret_cast<const uint8_t*>(payload.data());
+    };
     if (opcode >= 8) {
       valid = valid && fin && !rsv1 && len <= 125 && len != 1 && opcode <= 10;
+      if (opcode == 8 && valid && len > 2) valid = wslay_node::IsValidUtf8(unmasked_payload() + 2, len - 2);
     } else {
-      valid = valid && opcode <= 2 && (opcode == 0) == in_message && (!rsv1 || (deflate && opcode != 0));
+      valid = valid && opcode <= 2 && (opcode == 0) == in_message && (!rsv1 || (deflate && opcode != 0)) &&
+              len <= max_recv_size;
+      if (opcode != 0) {
+        plain_text = opcode == 1 && !rsv1;
+        utf8.Reset();
+      }
       in_message = !fin;
+      if (plain_text && valid) valid = utf8.Feed(unmasked_payload(), len) && (!fin || utf8.Complete());
     }
     if (opcode == 9) ++frames.pings;
     if (opcode == 8 && valid) frames.valid_close = true;
@@ -542,7 +565,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (report.unsent_messages < unreceived && (report.unsent_bytes == 0 || Enabled("FUZZ_ORACLE_UNSENT_BACKLOG"))) {
       Violation("unsent count below the messages the peer did not receive", unreceived);
     }
-    const PeerFrames peer_frames = ScanPeerFrames(input, sent, config.server, config.deflate);
+    const PeerFrames peer_frames = ScanPeerFrames(input, sent, config.server, config.deflate, config.max_recv_size);
     const size_t pings = peer_frames.pings + host.user_pings;
     const size_t control_unsent = pings > decoder.control_frames ? pings - decoder.control_frames : 0;
     if (report.unsent_messages > unreceived + control_unsent + 1) {
