@@ -154,8 +154,10 @@ export async function runCallgrindScenario({ client, server, scenario, messages,
   mkdirSync(outDir, { recursive: true });
   const [command, args] = server.command(false);
   const outPattern = join(outDir, `${tag}.%p.out`);
+  // Without an inherited LD_PRELOAD (the ASan suite's libasan): valgrind cannot run a program preloaded with it.
+  const { LD_PRELOAD: _preload, ...env } = process.env;
   const proc = startProcess('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${outPattern}`,
-    command, ...args]);
+    command, ...args], { env });
   let load = null;
   try {
     const port = Number((await waitForLine(proc, LISTENING, 300_000, `${server.label} under callgrind`))[1]);

@@ -31,8 +31,8 @@ process.on('uncaughtException', (error) => {
 });
 
 /** Spawn a tracked child; stdout is kept as text lines, stderr's tail is kept for error messages. */
-export function startProcess(command, args, { stdin = 'ignore', cwd } = {}) {
-  const child = spawn(command, args, { cwd, stdio: [stdin, 'pipe', 'pipe'] });
+export function startProcess(command, args, { stdin = 'ignore', cwd, env } = {}) {
+  const child = spawn(command, args, { cwd, env, stdio: [stdin, 'pipe', 'pipe'] });
   children.add(child);
   const state = { child, lines: [], stderr: '', exited: false, exitCode: null, listeners: new Set() };
   let partial = '';
