@@ -58,8 +58,8 @@ export interface ConnectOptions extends PassedConnectionOptions {
   checkServerIdentity?: tls.ConnectionOptions['checkServerIdentity'];
 }
 
-/** The node:tls options a caller may give connect(). */
-const TLS_OPTION_NAMES = [
+/** The node:tls options a caller may give connect() (and wslay/ws's client). */
+export const TLS_OPTION_NAMES = [
   'ca',
   'cert',
   'key',

@@ -6,21 +6,11 @@
 import * as os from 'node:os';
 import type * as stream from 'node:stream';
 
+import type { NativeConnection } from './native.js';
 import { checkSocket, hasPlainFd } from './socket-handover.js';
 
 /** The native methods the stream transport drives (native/connection.h). */
-export interface StreamSession {
-  _attachStream(
-    head: Uint8Array | undefined,
-    highWaterMark: number,
-    write: (chunk: Buffer) => void,
-    flow: (reading: boolean) => void,
-    end: () => void,
-  ): void;
-  _feed(chunk: Uint8Array): void;
-  _feedEnd(errno: number, closed: boolean): void;
-  _written(): void;
-}
+export type StreamSession = Pick<NativeConnection, '_attachStream' | '_feed' | '_feedEnd' | '_written'>;
 
 const EPROTO = os.constants.errno.EPROTO ?? 71;
 

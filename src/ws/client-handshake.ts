@@ -7,6 +7,7 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 
+import { TLS_OPTION_NAMES } from '../client.js';
 import { WebSocketConnection } from '../connection.js';
 import { generateKey, type ParsedServerResponse, validateServerResponse } from '../handshake.js';
 import { buildClientOffer, resolveDeflateOption } from '../permessage-deflate.js';
@@ -225,8 +226,5 @@ function start(ws: WebSocket, address: string | URL, protocols: string[], option
     return own;
   }
 }
-
-const TLS_OPTION_NAMES = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername',
-  'checkServerIdentity', 'ciphers', 'minVersion', 'maxVersion'] as const;
 
 setClientStarter(start);
