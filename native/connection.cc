@@ -274,20 +274,24 @@ Napi::Value Connection::Attach(const Napi::CallbackInfo& info) {
   }
   poll_.get()->data = this;
   if (!loop_ref_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_.get()));
+  StartSession(std::unique_ptr<Transport>(new FdTransport(fd)), info[1]);
+  return env.Undefined();
+}
+
+void Connection::StartSession(std::unique_ptr<Transport> transport, Napi::Value head_value) {
   const uint8_t* head = nullptr;
   size_t head_len = 0;
-  if (info[1].IsTypedArray()) {
-    Napi::TypedArray h = info[1].As<Napi::TypedArray>();
+  if (head_value.IsTypedArray()) {
+    Napi::TypedArray h = head_value.As<Napi::TypedArray>();
     head = static_cast<const uint8_t*>(h.ArrayBuffer().Data()) + h.ByteOffset();
     head_len = h.ByteLength();
   }
-  session_->Attach(std::unique_ptr<Transport>(new FdTransport(fd)), head, head_len);
+  session_->Attach(std::move(transport), head, head_len);
   attached_at_ = last_rx_at_ = uv_now(data_->loop());
   if (attached_at_ == 0) attached_at_ = 1;  // 0 means "not attached"
   // Bytes already read past the handshake, or messages queued before the socket arrived: start on a later turn.
   data_->Defer(this);
   UpdatePoll();
-  return env.Undefined();
 }
 
 Napi::Value Connection::AttachStream(const Napi::CallbackInfo& info) {
@@ -309,18 +313,7 @@ Napi::Value Connection::AttachStream(const Napi::CallbackInfo& info) {
   auto transport = std::unique_ptr<StreamTransport>(
       new StreamTransport(high_water >= 1 && high_water < 1e12 ? static_cast<size_t>(high_water) : 16384));
   stream_ = transport.get();
-  const uint8_t* head = nullptr;
-  size_t head_len = 0;
-  if (info[0].IsTypedArray()) {
-    Napi::TypedArray h = info[0].As<Napi::TypedArray>();
-    head = static_cast<const uint8_t*>(h.ArrayBuffer().Data()) + h.ByteOffset();
-    head_len = h.ByteLength();
-  }
-  session_->Attach(std::move(transport), head, head_len);
-  attached_at_ = last_rx_at_ = uv_now(data_->loop());
-  if (attached_at_ == 0) attached_at_ = 1;  // 0 means "not attached"
-  data_->Defer(this);
-  UpdatePoll();
+  StartSession(std::move(transport), info[0]);
   return env.Undefined();
 }
 

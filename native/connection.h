@@ -83,6 +83,8 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   Napi::Value SetReader(const Napi::CallbackInfo& info);  // (has: bool): someone takes received messages
 
   bool CheckOpen(Napi::Env env);
+  // Attaches the session to its transport, with the bytes read past the handshake (`head`), and starts it.
+  void StartSession(std::unique_ptr<Transport> transport, Napi::Value head);
   Napi::Value Queue(Napi::Env env, Napi::Value data, Napi::Value opcode, Napi::Value rsv);
   void ThrowQueueError(Napi::Env env, QueueResult result);
   void Finish();  // closes everything, then delivers held messages and calls onClose (both maybe later)
