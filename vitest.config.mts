@@ -22,6 +22,16 @@ const STREAM_MATRIX = [
   'test/conformance/server.test.ts',
 ];
 
+// The files that run again with WSLAY_PLAIN=1 (every connection on the plain wslay path, no fast path of the
+// binding's): conformance both ways and the hostile peers.
+const PLAIN_MATRIX = [
+  'test/conformance/server.test.ts',
+  'test/conformance/client.test.ts',
+  'test/hostile-*.test.ts',
+  'test/max-recv-size.test.ts',
+  'test/nothing-lost.test.ts',
+];
+
 export default defineConfig({
   test: {
     // Ends the run with one line when tests were skipped for want of a peer (and how to install it).
@@ -35,6 +45,7 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'fd', include: ['test/**/*.test.ts'] } },
       { extends: true, test: { name: 'stream', include: STREAM_MATRIX, env: { WSLAY_TEST_TRANSPORT: 'stream' } } },
+      { extends: true, test: { name: 'plain', include: PLAIN_MATRIX, env: { WSLAY_PLAIN: '1' } } },
     ],
   },
 });

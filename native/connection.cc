@@ -173,6 +173,7 @@ Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connec
   SessionConfig config;
   config.server = options.Get("server").ToBoolean();
   config.buffering = options.Get("buffering").ToBoolean();
+  config.plain_wslay = options.Get("plainWslay").ToBoolean();
   config.max_recv_size = GetUint64(options, "maxRecvSize", config.max_recv_size);
   config.max_fragments = GetUint32(options, "maxFragments", config.max_fragments);
   config.max_pending_pongs = GetUint32(options, "maxPendingPongs", config.max_pending_pongs);

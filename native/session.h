@@ -31,6 +31,8 @@ namespace wslay_node {
 struct SessionConfig {
   bool server = true;
   bool buffering = true;
+  // Every frame through wslay's own parser and send queue: the binding's fast paths around wslay are off.
+  bool plain_wslay = false;
   uint64_t max_recv_size = uint64_t{1} << 26;
   uint32_t max_fragments = 1u << 17;
   uint32_t max_pending_pongs = 1024;

@@ -94,6 +94,10 @@ export interface WebSocketConnectionOptions {
   /** Assemble whole messages for `onMsgRecv`. Default true. With false, `onMsgRecv` gets an empty message and
    *  data arrives through the frame callbacks. */
   buffering?: boolean;
+  /** Force the plain wslay path: no fast path of the binding around wslay (the receive scanner, the direct frame
+   *  writer), every frame through wslay's own parser and send queue. For comparing the two paths and for
+   *  bisecting; slower. Default: the environment variable `WSLAY_PLAIN=1`, else false. */
+  plainWslay?: boolean;
   /** Largest message (frame, without buffering) accepted, in bytes; larger → close 1009. Default 64 MiB. */
   maxRecvSize?: number;
   /** How long to wait for the peer's close after ours, in milliseconds; then the socket is closed (1006).
@@ -152,6 +156,8 @@ export interface WebSocketConnectionOptions {
 
 const queueMsgByHandle = native.queueMsg;
 const EMPTY = Buffer.alloc(0);
+// WSLAY_PLAIN=1 forces the plain wslay path for every connection that does not choose (CI runs suites both ways).
+const PLAIN_WSLAY_DEFAULT = process.env.WSLAY_PLAIN === '1';
 
 type Addresses = [string, number, 'IPv4' | 'IPv6', string, number];
 
@@ -251,6 +257,7 @@ export class WebSocketConnection extends native.NativeConnection {
     super({
       server: type === 'server',
       buffering: options.buffering ?? true,
+      plainWslay: options.plainWslay ?? PLAIN_WSLAY_DEFAULT,
       maxRecvSize: options.maxRecvSize ?? 64 * 1024 * 1024,
       closeTimeout: options.closeTimeout ?? 5000,
       messageTimeout: options.messageTimeout ?? 0,

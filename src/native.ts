@@ -44,6 +44,7 @@ export declare class NativeConnection {
 export interface NativeOptions {
   server: boolean;
   buffering: boolean;
+  plainWslay: boolean;
   maxRecvSize: number;
   closeTimeout: number;
   messageTimeout: number;

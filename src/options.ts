@@ -32,6 +32,7 @@ const CONNECTION_NAMES = namesOf<WebSocketConnectionOptions>({
   head: true,
   type: true,
   buffering: true,
+  plainWslay: true,
   maxRecvSize: true,
   closeTimeout: true,
   messageTimeout: true,
@@ -179,6 +180,7 @@ function checkNames(what: string, options: Options, allowed: readonly string[]):
 function checkConnectionValues(options: Options): void {
   for (const name of CALLBACK_NAMES) checkCallback(name, options[name]);
   checkBoolean('buffering', options.buffering);
+  checkBoolean('plainWslay', options.plainWslay);
   checkBoolean('sendPingsAutomatically', options.sendPingsAutomatically);
   for (const [name, max] of Object.entries(CONNECTION_DURATIONS)) checkDuration(name, options[name], max);
   for (const [name, [min, max]] of Object.entries(CONNECTION_RANGES)) checkInteger(name, options[name], min, max);
