@@ -32,7 +32,8 @@ export const BUCKETS = ['libwslay', 'malloc/free', 'addon', 'TLS', 'node+V8', 'J
 
 // OpenSSL's functions by name: its API and internals (SSL_*, ssl3_*, tls1_*, EVP_*, ossl_*, BIO_*, ERR_*, ...) and
 // its assembly (AES-NI, GCM/GHASH, SHA, ChaCha20/Poly1305, P-256), which has no source file in the debug info.
-const TLS_FN = new RegExp('^(ossl_|OSSL_|EVP_|evp_|SSL_|ssl_|ssl3_|tls1?_|tls13_|dtls1?_|OPENSSL_|CRYPTO_|BIO_|bio_|ERR_|err_' +
+const TLS_FN = new RegExp('^(ossl_|OSSL_|EVP_|evp_|SSL_|ssl_|ssl3_|do_ssl3_|tls1?_|tls13_|dtls1?_|OPENSSL_|CRYPTO_|BIO_|bio_|ERR_|err_' +
+  '|W?PACKET_|generic_aes' +
   '|aesni_|_?aesni|aes_|AES_|gcm_|CRYPTO_gcm|ghash|_?sha(1|256|512)|SHA(1|224|256|384|512)|ChaCha20|chacha20|Poly1305' +
   '|poly1305|x25519|ecp_nistz256|bn_|BN_|EC_|ec_|ecdsa|ECDSA|HMAC|hmac_|RAND_|rand_|drbg_|OBJ_|ASN1_|asn1_|X509|x509' +
   '|PEM_|engine_|ENGINE_|HKDF|kdf_|cipher_)|^node::crypto::');
