@@ -32,6 +32,10 @@ const PLAIN_MATRIX = [
   'test/nothing-lost.test.ts',
 ];
 
+// The conformance suites over TLS (WSLAY_TEST_TLS=1): our server on https with the raw client on node:tls, our
+// connect('wss://…') against the crafted server on node:tls.
+const TLS_MATRIX = ['test/conformance/server.test.ts', 'test/conformance/client.test.ts'];
+
 export default defineConfig({
   test: {
     // Ends the run with one line when tests were skipped for want of a peer (and how to install it).
@@ -46,6 +50,7 @@ export default defineConfig({
       { extends: true, test: { name: 'fd', include: ['test/**/*.test.ts'] } },
       { extends: true, test: { name: 'stream', include: STREAM_MATRIX, env: { WSLAY_TEST_TRANSPORT: 'stream' } } },
       { extends: true, test: { name: 'plain', include: PLAIN_MATRIX, env: { WSLAY_PLAIN: '1' } } },
+      { extends: true, test: { name: 'wss', include: TLS_MATRIX, env: { WSLAY_TEST_TLS: '1' } } },
     ],
   },
 });

@@ -18,7 +18,13 @@
  * for stdin to close after the last one), so a harness can zero and dump a profiler's counters
  * of an idle server exactly between phases (`npm run bench -- --callgrind`).
  *
- * Build: cc -O2 -Wall -Wextra -o load-client load-client.c -lz   (-DNO_ZLIB: no deflate)
+ * --tls (built with -DWITH_TLS, OpenSSL's libssl): wss. Each connection does a non-blocking TLS handshake
+ * after the TCP connect, then the same upgrade and echo loop through SSL_write/SSL_read; the outgoing frames
+ * come from one buffer of MAX_IOV copies of the prepared frame, so one SSL_write sends a window of them.
+ * The server's certificate is not verified: this measures throughput, not trust.
+ *
+ * Build: cc -O2 -Wall -Wextra -o load-client load-client.c -lz   (-DNO_ZLIB: no deflate;
+ *        -DWITH_TLS ... -lssl -lcrypto: --tls)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -41,9 +47,14 @@
 #ifndef NO_ZLIB
 #include <zlib.h>
 #endif
+#ifdef WITH_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
 
 enum mode { MODE_ECHO, MODE_IDLE, MODE_CHURN };
-enum conn_state { ST_FREE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING };
+/* ST_TLS: TCP connected, TLS handshake in progress (--tls only) */
+enum conn_state { ST_FREE, ST_CONNECTING, ST_TLS, ST_HANDSHAKE, ST_OPEN, ST_CLOSING };
 
 /* RFC 6455 §1.3 example key: its accept value is fixed, so we can verify it without SHA-1. */
 #define WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
@@ -68,10 +79,14 @@ struct options {
     int connect_batch;
     uint64_t messages;   /* per phase; 0 = timed window */
     int phases;
+    int tls;
 };
 
 struct conn {
     int fd;
+#ifdef WITH_TLS
+    SSL *ssl;            /* --tls: this connection's TLS session */
+#endif
     uint8_t state;
     uint8_t deflate;     /* permessage-deflate negotiated on this connection */
     uint8_t want_out;    /* EPOLLOUT currently armed */
@@ -109,6 +124,11 @@ static char request[1024];
 static size_t request_len;
 static uint8_t *frame_plain, *frame_deflate, *frame_close;
 static size_t frame_plain_len, frame_deflate_len, frame_close_len;
+#ifdef WITH_TLS
+static SSL_CTX *tls_ctx;
+/* MAX_IOV copies of the plain / deflate frame back to back: what writev gathers, for SSL_write */
+static uint8_t *batch_plain, *batch_deflate;
+#endif
 
 /* counters; the window snapshot is subtracted at the end */
 static uint64_t messages, compressed_echoes, completed, errors, len_mismatch;
@@ -263,8 +283,12 @@ static void set_events(struct conn *c, int want_out) {
 
 static void conn_close(struct conn *c) {
     if (c->state == ST_FREE) return;
-    if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE) pending_connects--;
+    if (c->state == ST_CONNECTING || c->state == ST_TLS || c->state == ST_HANDSHAKE) pending_connects--;
     if (c->state == ST_OPEN || c->state == ST_CLOSING) open_count--;
+#ifdef WITH_TLS
+    SSL_free(c->ssl); /* no close_notify: the bench drops its connections */
+    c->ssl = NULL;
+#endif
     close(c->fd); /* also removes it from epoll */
     free(c->hs);
     c->hs = NULL;
@@ -276,6 +300,88 @@ static void conn_fail(struct conn *c) {
     errors++;
     conn_close(c);
 }
+
+/* ---- I/O: the socket itself, or its TLS session (--tls) ---- */
+
+#ifdef WITH_TLS
+/* An SSL_read/SSL_write result in read()/write() terms: -1 with errno EAGAIN while OpenSSL waits for the socket
+ * (EPOLLOUT armed when it waits to write), 0 for the peer's close, -1 otherwise. OpenSSL's error queue is
+ * per thread, not per connection: it is cleared after every failure so the next connection starts clean. */
+static ssize_t tls_result(struct conn *c, int r) {
+    if (r > 0) return r;
+    switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_WANT_WRITE:
+        set_events(c, 1);
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_WANT_READ:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        if (errno == 0) return 0;
+        return -1;
+    default:
+        ERR_clear_error();
+        errno = EIO;
+        return -1;
+    }
+}
+#endif
+
+static ssize_t conn_read(struct conn *c, void *buf, size_t cap) {
+#ifdef WITH_TLS
+    if (c->ssl) return tls_result(c, SSL_read(c->ssl, buf, (int)cap));
+#endif
+    return read(c->fd, buf, cap);
+}
+
+static ssize_t conn_write(struct conn *c, const void *buf, size_t len) {
+#ifdef WITH_TLS
+    if (c->ssl) return tls_result(c, SSL_write(c->ssl, buf, (int)len));
+#endif
+    return write(c->fd, buf, len);
+}
+
+/* Bytes read but not handed out yet: TLS records OpenSSL already pulled from the socket (read-ahead), which
+ * epoll cannot report. */
+static int read_buffered(struct conn *c) {
+#ifdef WITH_TLS
+    if (c->ssl) return SSL_has_pending(c->ssl);
+#endif
+    (void)c;
+    return 0;
+}
+
+#ifdef WITH_TLS
+static void on_writable(struct conn *c);
+
+/* One step of the non-blocking TLS handshake; once done, the upgrade request goes out. */
+static void tls_step(struct conn *c) {
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        c->state = ST_HANDSHAKE;
+        on_writable(c);
+        return;
+    }
+    switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_WANT_READ: set_events(c, 0); return;
+    case SSL_ERROR_WANT_WRITE: set_events(c, 1); return;
+    default: ERR_clear_error(); conn_fail(c); return;
+    }
+}
+
+/* TCP is connected: start the TLS session on it (no SNI: the bench connects to an IP address). */
+static void tls_begin(struct conn *c) {
+    c->ssl = SSL_new(tls_ctx);
+    if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) { ERR_clear_error(); conn_fail(c); return; }
+    SSL_set_connect_state(c->ssl);
+    c->state = ST_TLS;
+    tls_step(c);
+}
+#endif
 
 static void conn_start(struct conn *c) {
     memset(c, 0, sizeof *c);
@@ -291,24 +397,63 @@ static void conn_start(struct conn *c) {
         return;
     }
     /* On loopback the TCP handshake is usually done by now: send the upgrade request at once
-     * and skip an epoll round; otherwise writable = connected (or failed: SO_ERROR tells). */
-    ssize_t w = write(c->fd, request, request_len);
-    if (w > 0) {
-        c->state = ST_HANDSHAKE;
-        c->req_off = (size_t)w;
-    } else if (errno != EAGAIN && errno != ENOTCONN && errno != EINPROGRESS) {
-        conn_fail(c);
-        return;
+     * and skip an epoll round; otherwise writable = connected (or failed: SO_ERROR tells).
+     * With --tls, writable = connected, and the TLS handshake starts then. */
+    if (opt.tls) {
+        c->want_out = 1;
+    } else {
+        ssize_t w = write(c->fd, request, request_len);
+        if (w > 0) {
+            c->state = ST_HANDSHAKE;
+            c->req_off = (size_t)w;
+        } else if (errno != EAGAIN && errno != ENOTCONN && errno != EINPROGRESS) {
+            conn_fail(c);
+            return;
+        }
+        c->want_out = c->req_off < request_len;
     }
-    c->want_out = c->req_off < request_len;
     struct epoll_event ev = {.events = EPOLLIN | (c->want_out ? EPOLLOUT : 0), .data.ptr = c};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) conn_fail(c);
 }
+
+/* n bytes of the owed frames went out. */
+static void frames_sent(struct conn *c, size_t n, size_t flen) {
+    size_t first = flen - c->frame_off;
+    if (n < first) {
+        c->frame_off += n;
+    } else {
+        n -= first;
+        c->owed--;
+        c->owed -= n / flen;
+        c->frame_off = n % flen;
+    }
+}
+
+#ifdef WITH_TLS
+/* --tls: up to MAX_IOV owed frames in one SSL_write from the batch buffer. A write OpenSSL could not finish is
+ * retried with the same start and at least the same length (owed only grows meanwhile), as SSL_write asks. */
+static int flush_out_tls(struct conn *c, const uint8_t *batch, size_t flen) {
+    while (c->owed) {
+        uint64_t k = c->owed < MAX_IOV ? c->owed : MAX_IOV;
+        ssize_t w = conn_write(c, batch + c->frame_off, (size_t)k * flen - c->frame_off);
+        if (w < 0) {
+            if (errno == EAGAIN) { set_events(c, 1); return 0; }
+            return -1;
+        }
+        frames_sent(c, (size_t)w, flen);
+    }
+    set_events(c, 0);
+    return 0;
+}
+#endif
 
 /* Write owed frames (all copies point at the one prepared frame). */
 static int flush_out(struct conn *c) {
     const uint8_t *f = c->deflate ? frame_deflate : frame_plain;
     size_t flen = c->deflate ? frame_deflate_len : frame_plain_len;
+#ifdef WITH_TLS
+    if (c->ssl) return flush_out_tls(c, c->deflate ? batch_deflate : batch_plain, flen);
+#endif
     while (c->owed) {
         struct iovec iov[MAX_IOV];
         int k = 0;
@@ -324,15 +469,7 @@ static int flush_out(struct conn *c) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) { set_events(c, 1); return 0; }
             return -1;
         }
-        size_t n = (size_t)w, first = flen - c->frame_off;
-        if (n < first) {
-            c->frame_off += n;
-        } else {
-            n -= first;
-            c->owed--;
-            c->owed -= n / flen;
-            c->frame_off = n % flen;
-        }
+        frames_sent(c, (size_t)w, flen);
     }
     set_events(c, 0);
     return 0;
@@ -340,7 +477,7 @@ static int flush_out(struct conn *c) {
 
 static void send_small(struct conn *c, const uint8_t *f, size_t len) {
     /* control frames are tiny and rare; a short write here is counted as an error */
-    if (write(c->fd, f, len) != (ssize_t)len) errors++;
+    if (conn_write(c, f, len) != (ssize_t)len) errors++;
 }
 
 static void on_open(struct conn *c) {
@@ -483,20 +620,25 @@ static int handshake_input(struct conn *c, const uint8_t *p, size_t n) {
 }
 
 static void on_readable(struct conn *c) {
-    ssize_t r = read(c->fd, rbuf, sizeof rbuf);
-    if (r < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-        conn_fail(c);
-        return;
-    }
-    if (r == 0) {
-        /* churn: the server closes TCP after the close handshake, as RFC 6455 §7.1.1 asks */
-        if (c->state == ST_CLOSING && c->close_seen) finish_churn(c);
-        else conn_fail(c);
-        return;
-    }
-    int rc = c->state == ST_HANDSHAKE ? handshake_input(c, rbuf, (size_t)r) : parse(c, rbuf, (size_t)r);
-    if (rc < 0) { conn_fail(c); return; }
+#ifdef WITH_TLS
+    if (c->state == ST_TLS) { tls_step(c); return; }
+#endif
+    do {
+        ssize_t r = conn_read(c, rbuf, sizeof rbuf);
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+            conn_fail(c);
+            return;
+        }
+        if (r == 0) {
+            /* churn: the server closes TCP after the close handshake, as RFC 6455 §7.1.1 asks */
+            if (c->state == ST_CLOSING && c->close_seen) finish_churn(c);
+            else conn_fail(c);
+            return;
+        }
+        int rc = c->state == ST_HANDSHAKE ? handshake_input(c, rbuf, (size_t)r) : parse(c, rbuf, (size_t)r);
+        if (rc < 0) { conn_fail(c); return; }
+    } while (c->state != ST_FREE && read_buffered(c));
     if (c->state == ST_OPEN && c->owed && flush_out(c) < 0) conn_fail(c);
 }
 
@@ -506,10 +648,16 @@ static void on_writable(struct conn *c) {
         socklen_t el = sizeof err;
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
         if (err) { conn_fail(c); return; }
+#ifdef WITH_TLS
+        if (opt.tls) { tls_begin(c); return; }
+#endif
         c->state = ST_HANDSHAKE;
     }
+#ifdef WITH_TLS
+    if (c->state == ST_TLS) { tls_step(c); return; }
+#endif
     if (c->state == ST_HANDSHAKE) {
-        ssize_t w = write(c->fd, request + c->req_off, request_len - c->req_off);
+        ssize_t w = conn_write(c, request + c->req_off, request_len - c->req_off);
         if (w < 0) {
             if (errno != EAGAIN && errno != EINTR) conn_fail(c);
             return;
@@ -556,7 +704,8 @@ static void usage(void) {
         "usage: load-client --port N [--host H] [--path P] [--mode echo|idle|churn]\n"
         "  [--conns N] [--inflight W] [--size S] [--text|--binary] [--deflate]\n"
         "  [--duration T] [--warmup T] [--server-pid PID] [--connect-batch N]\n"
-        "  [--messages N [--phases P]]   (echo: N echoes per phase, a stdin line between phases)\n");
+        "  [--messages N [--phases P]]   (echo: N echoes per phase, a stdin line between phases)\n"
+        "  [--tls]   (wss; needs a build with -DWITH_TLS)\n");
     exit(2);
 }
 
@@ -586,6 +735,7 @@ static void parse_args(int argc, char **argv) {
         else if (!strcmp(a, "--text")) opt.text = 1;
         else if (!strcmp(a, "--binary")) opt.text = 0;
         else if (!strcmp(a, "--deflate")) opt.deflate = 1;
+        else if (!strcmp(a, "--tls")) opt.tls = 1;
         else usage();
 #undef ARG
     }
@@ -599,7 +749,35 @@ static void parse_args(int argc, char **argv) {
         opt.deflate = 0;
     }
 #endif
+#ifndef WITH_TLS
+    if (opt.tls) {
+        fprintf(stderr, "load-client: built without OpenSSL (-DWITH_TLS), --tls is not available\n");
+        exit(2);
+    }
+#endif
 }
+
+#ifdef WITH_TLS
+static uint8_t *repeat_frame(const uint8_t *f, size_t len) {
+    uint8_t *b = malloc(len * MAX_IOV);
+    if (!b) { perror("malloc"); exit(2); }
+    for (int i = 0; i < MAX_IOV; i++) memcpy(b + (size_t)i * len, f, len);
+    return b;
+}
+
+/* One client context for every connection: no certificate check, writes may complete in parts, a peer that
+ * closes TCP without close_notify reads as EOF. */
+static void tls_setup(void) {
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!tls_ctx) { fprintf(stderr, "load-client: SSL_CTX_new failed\n"); exit(2); }
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_options(tls_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_read_ahead(tls_ctx, 1);
+    batch_plain = repeat_frame(frame_plain, frame_plain_len);
+    if (frame_deflate) batch_deflate = repeat_frame(frame_deflate, frame_deflate_len);
+}
+#endif
 
 static void resolve(void) {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
@@ -624,6 +802,9 @@ int main(int argc, char **argv) {
     raise_nofile();
     resolve();
     prepare_frames();
+#ifdef WITH_TLS
+    if (opt.tls) tls_setup();
+#endif
 
     ep = epoll_create1(EPOLL_CLOEXEC);
     conns = calloc((size_t)opt.conns, sizeof *conns);
@@ -733,10 +914,10 @@ int main(int argc, char **argv) {
     double srv_end = proc_cpu(opt.server_pid);
     double secs = counting ? t_stop - t_start : 0;
     uint64_t count = opt.mode == MODE_CHURN ? completed : messages - msgs_start;
-    printf("{\"mode\":\"%s\",\"connections\":%d,\"open\":%d,\"inflight\":%d,\"size\":%zu,\"opcode\":\"%s\","
+    printf("{\"mode\":\"%s\",\"tls\":%s,\"connections\":%d,\"open\":%d,\"inflight\":%d,\"size\":%zu,\"opcode\":\"%s\","
            "\"deflate_offered\":%s,\"deflate_negotiated\":%d,\"compressed_echoes\":%llu,"
            "\"messages\":%llu,\"seconds\":%.4f,\"msgs_per_sec\":%.1f,\"client_cpu_seconds\":%.4f,",
-           mode_name(), opt.conns, open_count, opt.inflight, opt.size, opt.text ? "text" : "binary",
+           mode_name(), opt.tls ? "true" : "false", opt.conns, open_count, opt.inflight, opt.size, opt.text ? "text" : "binary",
            opt.deflate ? "true" : "false", deflate_negotiated, (unsigned long long)compressed_echoes,
            (unsigned long long)count, secs, secs > 0 ? count / secs : 0.0, cpu);
     if (srv_start >= 0 && srv_end >= 0) printf("\"server_cpu_seconds\":%.4f,", srv_end - srv_start);

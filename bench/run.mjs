@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildBenchPrograms } from './lib/build.mjs';
+import { buildBenchPrograms, makeBenchCertificate } from './lib/build.mjs';
 import { DEFAULT_MESSAGES, callgrindAvailable, formatCallgrindTable, functionChanges, runCallgrindScenario } from './lib/callgrind.mjs';
 import { renderChart } from './lib/chart.mjs';
 import { formatTable, machineInfo, packageVersion, ratiosFor, summarize } from './lib/report.mjs';
@@ -14,7 +14,7 @@ import { gitRevision, serverCatalog } from './lib/servers.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const SERVER_NAMES = ['base', 'ours', 'ours-ws', 'ws', 'c', 'ours-t1', 'ours-t2', 'ours-stream'];
-const CALLGRIND_SCENARIOS = ['pipelined', 'small', 'large'];
+const CALLGRIND_SCENARIOS = ['pipelined', 'small', 'large', 'wss'];
 const repoDir = dirname(benchDir);
 
 const USAGE = `usage: node bench/run.mjs [options]
@@ -22,6 +22,8 @@ const USAGE = `usage: node bench/run.mjs [options]
   --rounds N            rounds per scenario; the median is reported (default 3)
   --duration S          measured seconds per run (default 5), after --warmup S (default 1)
   --only a,b            scenarios: ${SCENARIOS.map((s) => s.name).join(',')}
+                        (wss: the load client speaks TLS to ours and ws on https.createServer, one certificate
+                        made per run into bench/.bin/; the C server has no TLS and sits it out)
   --servers a,b         servers: base,ours,ours-ws,ws,c,ours-t1,ours-t2,ours-stream (default all that are available;
                         ours-tN is the echo server on N worker threads, run by pipelined-threads only; ours-stream
                         by pipelined-stream only)
@@ -123,14 +125,20 @@ async function callgrindMain(options, built, catalog, servers, notes) {
     const messages = options.messages ?? DEFAULT_MESSAGES[scenario.name] ?? 10_000;
     const entry = { name: scenario.name, conns: scenario.conns, inflight: scenario.inflight, size: scenario.size, messages, servers: {} };
     for (const name of servers) {
+      const skipped = tlsSkip(scenario, catalog[name], built, notes, name);
+      if (skipped) {
+        entry.servers[name] = { label: catalog[name].label, skipped };
+        continue;
+      }
       const started = Date.now();
       try {
         const figures = await runCallgrindScenario({ client: built.client, server: catalog[name], scenario, messages,
-          outDir: dumpDir, tag: `${scenario.name}-${name}` });
+          outDir: dumpDir, tag: `${scenario.name}-${name}`, tls: scenario.tls ? options.tls : null });
         figures.dump = relative(repoDir, figures.dump);
         entry.servers[name] = { label: catalog[name].label, ...figures };
         console.log(`[${scenario.name}] ${name}: ${figures.instructions_per_msg.toLocaleString('en-US')} instructions/msg ` +
-          `(${figures.malloc_per_msg} malloc, ${figures.free_per_msg} free), ${Math.round((Date.now() - started) / 1000)} s`);
+          `(${figures.malloc_per_msg} malloc, ${figures.free_per_msg} free${figures.tls_share_pct ? `, ${figures.tls_share_pct}% TLS` : ''}), ` +
+          `${Math.round((Date.now() - started) / 1000)} s`);
       } catch (error) {
         failures++;
         entry.servers[name] = { label: catalog[name].label, error: error.message };
@@ -163,10 +171,24 @@ async function callgrindMain(options, built, catalog, servers, notes) {
   }
 }
 
+/**
+ * Why `server` sits out a TLS scenario (it has no TLS, or the load client was built without OpenSSL), noted once
+ * per server; null when it runs.
+ */
+function tlsSkip(scenario, server, built, notes, name) {
+  if (!scenario.tls) return null;
+  const reason = !built.clientHasTls ? 'load client built without OpenSSL' : server.tls ? null : (server.noTls ?? 'no TLS');
+  if (reason && !notes.some((n) => n.startsWith(`${scenario.name}/${name} skipped`))) notes.push(`${scenario.name}/${name} skipped: ${reason}`);
+  return reason;
+}
+
 async function main() {
   const options = parseArgs(process.argv.slice(2));
   const built = buildBenchPrograms(benchDir);
   const notes = [...built.notes];
+  // One certificate for every server of the TLS scenarios, made once per run.
+  const selected = SCENARIOS.filter((s) => !options.only || options.only.includes(s.name));
+  if (built.clientHasTls && selected.some((s) => s.tls)) options.tls = makeBenchCertificate(benchDir);
   const catalog = serverCatalog({ repoDir, benchDir, cServer: built.cServer, baseDir: options.base });
   const servers = options.servers.filter((name) => {
     if (catalog[name].available) return true;
@@ -176,7 +198,7 @@ async function main() {
     return false;
   });
   if (options.callgrind) return callgrindMain(options, built, catalog, servers, notes);
-  const scenarios = SCENARIOS.filter((s) => !options.only || options.only.includes(s.name));
+  const scenarios = selected;
   console.log(`bench: ${scenarios.length} scenario(s) × ${servers.join(',')} × ${options.rounds} round(s), ` +
     `${options.duration}s each (+${options.warmup}s warm-up)`);
 
@@ -200,7 +222,9 @@ async function main() {
     const scenarioServers = servers.filter((name) =>
       scenario.servers ? scenario.servers.includes(name) : !catalog[name].scenarioOnly);
     for (const name of scenarioServers) {
-      if (scenario.deflate && !built.clientHasDeflate) entry.servers[name] = { skipped: 'load client built without zlib' };
+      const noTls = tlsSkip(scenario, catalog[name], built, notes, name);
+      if (noTls) entry.servers[name] = { skipped: noTls };
+      else if (scenario.deflate && !built.clientHasDeflate) entry.servers[name] = { skipped: 'load client built without zlib' };
       else if (scenario.deflate && catalog[name].deflate === null) entry.servers[name] = { skipped: 'no permessage-deflate' };
       else runs[name] = [];
     }

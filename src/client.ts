@@ -69,7 +69,19 @@ export const TLS_OPTION_NAMES = [
   'servername',
   'checkServerIdentity',
 ] as const;
-type TlsOptions = Pick<ConnectOptions, (typeof TLS_OPTION_NAMES)[number]>;
+type TlsOptionName = (typeof TLS_OPTION_NAMES)[number];
+type TlsOptions = Pick<ConnectOptions, TlsOptionName>;
+
+/** Takes the node:tls options (those given) out of the rest of connect()'s options, which go to the connection. */
+function splitTlsOptions<T extends TlsOptions>(options: T): { tlsOptions: TlsOptions; connectionOptions: Omit<T, TlsOptionName> } {
+  const connectionOptions: Record<string, unknown> = { ...options };
+  const tlsOptions: Record<string, unknown> = {};
+  for (const name of TLS_OPTION_NAMES) {
+    if (options[name] !== undefined) tlsOptions[name] = options[name];
+    delete connectionOptions[name];
+  }
+  return { tlsOptions: tlsOptions as TlsOptions, connectionOptions: connectionOptions as Omit<T, TlsOptionName> };
+}
 
 interface Target {
   url: URL;
@@ -192,27 +204,9 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
     localAddress,
     family,
     lookup,
-    ca,
-    cert,
-    key,
-    pfx,
-    passphrase,
-    rejectUnauthorized,
-    servername,
-    checkServerIdentity,
-    ...connectionOptions
+    ...rest
   } = options;
-  const tlsOptions: TlsOptions = {
-    ca,
-    cert,
-    key,
-    pfx,
-    passphrase,
-    rejectUnauthorized,
-    servername,
-    checkServerIdentity,
-  };
-  for (const name of TLS_OPTION_NAMES) if (tlsOptions[name] === undefined) delete tlsOptions[name];
+  const { tlsOptions, connectionOptions } = splitTlsOptions(rest);
   const deflateOptions = resolveDeflateOption(perMessageDeflate);
   const deadline = Date.now() + handshakeTimeout;
   let first: Target;

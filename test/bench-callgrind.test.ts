@@ -1,5 +1,6 @@
 // `npm run bench -- --callgrind`: the load client's fixed-count phases, the callgrind dump parser, and one real
-// run of the C wslay server under callgrind (skipped without valgrind). No speed is asserted: only that the
+// run of the C wslay server under callgrind (skipped without valgrind); the load client's --tls against ours and
+// ws on https (the wss scenario) and the TLS bucket of the dump's split. No speed is asserted: only that the
 // counts are complete and consistent.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { parseCallgrind, perMessage, runCallgrindScenario } from '../bench/lib/c
 import { startProcess, stopProcess, waitForExit, waitForLine } from '../bench/lib/processes.mjs';
 // @ts-expect-error plain ESM without types
 import { serverCatalog, startServer } from '../bench/lib/servers.mjs';
+import { makeTestCertificates } from './helpers/tls-cert.js';
 
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench');
 const hasValgrind = (() => {
@@ -55,6 +57,28 @@ describe('load client --messages', () => {
   });
 });
 
+describe('load client --tls', () => {
+  it.each(['ours', 'ws'])('echoes exactly N messages over TLS to %s on https.createServer', async (name) => {
+    const built = buildBenchPrograms(benchDir);
+    expect(built.clientHasTls, 'libssl-dev is installed, so the load client has --tls').toBe(true);
+    const catalog = serverCatalog({ repoDir: dirname(benchDir), benchDir, cServer: built.cServer });
+    const certs = makeTestCertificates();
+    const server = await startServer(catalog[name], { tls: { cert: certs.certFile, key: certs.keyFile } });
+    try {
+      const load = startProcess(built.client, ['--port', String(server.port), '--tls', '--conns', '5', '--inflight', '4',
+        '--size', '64', '--binary', '--messages', '300', '--phases', '1']);
+      // stdin is /dev/null: the client exits after the phase.
+      await waitForLine(load, /^\{"event":"phase","phase":1.*\}$/, 20_000, 'phase 1');
+      expect(await waitForExit(load, 10_000)).toBe(0);
+      const result = JSON.parse(load.lines[load.lines.length - 1]);
+      expect(result).toMatchObject({ mode: 'echo', tls: true, open: 5, messages: 300, length_mismatches: 0, errors: 0 });
+    } finally {
+      await server.stop();
+      certs.remove();
+    }
+  });
+});
+
 describe('callgrind dump parser', () => {
   // Compressed names, a call whose inclusive cost must not count as the caller's own, and malloc calls.
   const dump = [
@@ -78,6 +102,21 @@ describe('callgrind dump parser', () => {
     expect(figures.buckets).toEqual({ libwslay: 51, 'malloc/free': 10, addon: 40, JS: 10 });
     expect(figures.malloc_per_msg).toBe(0.2);
     expect(figures.top_functions[0]).toMatchObject({ function: '???:wslay_event_recv', object: 'libwslay.so.0', ir: 51 });
+  });
+
+  it('puts OpenSSL linked into node (by source file or symbol) and node::crypto into the TLS bucket', () => {
+    const tlsDump = [
+      'version: 1', 'positions: line', 'events: Ir', 'summary: 1000', '',
+      'ob=(1) /usr/bin/node', 'fl=(1) ../deps/openssl/openssl/ssl/record/rec_layer_s3.c', 'fn=(1) ssl3_read_bytes', '0 200',
+      'fl=(2) ???', 'fn=(2) aesni_gcm_encrypt', '0 150',
+      'fn=(3) node::crypto::TLSWrap::ClearOut()', '0 50',
+      'fl=(3) ../src/stream_base.cc', 'fn=(4) node::StreamBase::WriteV(v8::FunctionCallbackInfo<v8::Value> const&)', '0 300',
+      'fl=(2)', 'fn=(5) Builtins_CallFunction', '0 100',
+      'ob=(2) /work/build/Release/wslay.node', 'fl=(2)', 'fn=(6) wslay_node::Session::Feed()', '0 200', '',
+    ].join('\n');
+    const figures = perMessage(parseCallgrind(tlsDump), 10);
+    expect(figures.buckets).toEqual({ TLS: 40, 'node+V8': 30, JS: 10, addon: 20 });
+    expect(figures.tls_share_pct).toBe(40);
   });
 
   it('refuses a dump whose self costs do not add up to its summary', () => {

@@ -5,19 +5,21 @@
 // the second, so start-up, connection set-up, JIT warm-up and shutdown are not counted. (Zeroing counters
 // with callgrind_control --zero instead overcounts the dump's cost lines by 1-3% in valgrind 3.19: their sum
 // exceeds the dump's own summary; with --instr-atstart=no the two agree, and they match the difference of
-// two runs of 2 and 3 phases.) The dump is split by object file and by function (self cost).
+// two runs of 2 and 3 phases.) The dump is split by object file and by function (self cost). In the wss
+// scenario the server serves https with the bench's certificate and the load client speaks TLS; the TLS bucket
+// is OpenSSL (linked into the node binary, so found by source file and symbol name) plus node::crypto (TLSWrap).
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { startProcess, stopProcess, waitForExit, waitForLine } from './processes.mjs';
+import { LISTENING } from './servers.mjs';
 
 const run = promisify(execFile);
-const LISTENING = /^listening on http:\/\/127\.0\.0\.1:(\d+)/;
 const PHASE = /^\{"event":"phase".*\}$/;
 
 /** Messages per phase when --messages is not given: enough that fixed costs vanish, few enough for callgrind. */
-export const DEFAULT_MESSAGES = { small: 20_000, pipelined: 20_000, latency: 5_000, large: 1_000, deflate: 10_000 };
+export const DEFAULT_MESSAGES = { small: 20_000, pipelined: 20_000, latency: 5_000, large: 1_000, deflate: 10_000, wss: 10_000 };
 
 // Self cost is put into one bucket per message: malloc/free by function name wherever it lives, then by object.
 const MALLOC_FN = /^(malloc|free|calloc|realloc|cfree|_int_malloc|_int_free|_int_realloc|_int_memalign|malloc_consolidate|sysmalloc|unlink_chunk|tcache_\w+|__libc_(malloc|free|calloc|realloc|memalign)|posix_memalign|aligned_alloc|memalign|operator new|operator delete)\b/;
@@ -26,12 +28,22 @@ const MALLOC_FN = /^(malloc|free|calloc|realloc|cfree|_int_malloc|_int_free|_int
 const MALLOC_ENTRY = /^(malloc|calloc|realloc|__libc_malloc|__libc_calloc|__libc_realloc|posix_memalign|aligned_alloc|memalign)$|^operator new/;
 const FREE_ENTRY = /^(free|cfree|__libc_free)$|^operator delete/;
 
-export const BUCKETS = ['libwslay', 'malloc/free', 'addon', 'node+V8', 'JS', 'libc other', 'server binary', 'other'];
+export const BUCKETS = ['libwslay', 'malloc/free', 'addon', 'TLS', 'node+V8', 'JS', 'libc other', 'server binary', 'other'];
 
-function bucketOf(object, fn) {
+// OpenSSL's functions by name: its API and internals (SSL_*, ssl3_*, tls1_*, EVP_*, ossl_*, BIO_*, ERR_*, ...) and
+// its assembly (AES-NI, GCM/GHASH, SHA, ChaCha20/Poly1305, P-256), which has no source file in the debug info.
+const TLS_FN = new RegExp('^(ossl_|OSSL_|EVP_|evp_|SSL_|ssl_|ssl3_|do_ssl3_|tls1?_|tls13_|dtls1?_|OPENSSL_|CRYPTO_|BIO_|bio_|ERR_|err_' +
+  '|W?PACKET_|generic_aes' +
+  '|aesni_|_?aesni|aes_|AES_|gcm_|CRYPTO_gcm|ghash|_?sha(1|256|512)|SHA(1|224|256|384|512)|ChaCha20|chacha20|Poly1305' +
+  '|poly1305|x25519|ecp_nistz256|bn_|BN_|EC_|ec_|ecdsa|ECDSA|HMAC|hmac_|RAND_|rand_|drbg_|OBJ_|ASN1_|asn1_|X509|x509' +
+  '|PEM_|engine_|ENGINE_|HKDF|kdf_|cipher_)|^node::crypto::');
+
+function bucketOf(object, fn, file) {
   if (MALLOC_FN.test(fn)) return 'malloc/free';
   if (/libwslay\.so/.test(object)) return 'libwslay';
   if (/\.node$/.test(object)) return 'addon';
+  // A node linked against the system's OpenSSL has it in libssl/libcrypto; Node's own build links it in.
+  if (/\/lib(ssl|crypto)\.so/.test(object) || /(^|\/)(deps\/)?openssl\//.test(file) || TLS_FN.test(fn)) return 'TLS';
   // JS: V8's embedded builtins (the interpreter, IC stubs, API call trampolines) and JIT-compiled code.
   if (fn.startsWith('Builtins_') || object === '???' || object === '') return 'JS';
   if (basename(object) === 'node' || basename(object).startsWith('node-')) return 'node+V8';
@@ -102,7 +114,7 @@ export function perMessage(parsed, messages, top = 30) {
   const byName = new Map(); // object|file:function -> Ir/msg, for comparing two builds (paths differ)
   for (const [key, ir] of parsed.functions) {
     const [object, file, fn] = key.split('\t');
-    buckets[bucketOf(object, fn)] += ir;
+    buckets[bucketOf(object, fn, file)] += ir;
     const row = { function: `${basename(file) || '???'}:${fn}`, object: basename(object), ir };
     rows.push(row);
     const name = `${row.object}|${row.function}`;
@@ -118,6 +130,8 @@ export function perMessage(parsed, messages, top = 30) {
     messages,
     instructions_per_msg: round(parsed.total),
     buckets: Object.fromEntries(Object.entries(buckets).filter(([, v]) => v > 0).map(([k, v]) => [k, round(v)])),
+    // The part of the server's instructions that is TLS (OpenSSL + node::crypto), in percent.
+    tls_share_pct: parsed.total > 0 ? Number((100 * buckets.TLS / parsed.total).toFixed(1)) : 0,
     malloc_per_msg: Number((parsed.mallocCalls / messages).toFixed(2)),
     free_per_msg: Number((parsed.freeCalls / messages).toFixed(2)),
     top_functions: rows.slice(0, top).map((r) => ({ ...r, ir: round(r.ir) })),
@@ -143,16 +157,18 @@ export function functionChanges(before, after, min = 20) {
 
 function loadArgs(port, scenario, messages) {
   return ['--port', String(port), '--mode', 'echo', '--conns', String(scenario.conns), '--inflight', String(scenario.inflight),
-    '--size', String(scenario.size), scenario.text ? '--text' : '--binary', '--messages', String(messages), '--phases', '2'];
+    '--size', String(scenario.size), scenario.text ? '--text' : '--binary', '--messages', String(messages), '--phases', '2',
+    ...(scenario.tls ? ['--tls'] : [])];
 }
 
 /**
  * One server under callgrind, one scenario: warm-up phase, instrumentation on, measured phase, dump. Returns the
- * per-message figures and the dump's path (kept in outDir for callgrind_annotate).
+ * per-message figures and the dump's path (kept in outDir for callgrind_annotate). `tls`: the { cert, key } files
+ * of a TLS scenario.
  */
-export async function runCallgrindScenario({ client, server, scenario, messages, outDir, tag }) {
+export async function runCallgrindScenario({ client, server, scenario, messages, outDir, tag, tls = null }) {
   mkdirSync(outDir, { recursive: true });
-  const [command, args] = server.command(false);
+  const [command, args] = server.command(false, tls);
   const outPattern = join(outDir, `${tag}.%p.out`);
   // Without an inherited LD_PRELOAD (the ASan suite's libasan): valgrind cannot run a program preloaded with it.
   const { LD_PRELOAD: _preload, ...env } = process.env;
@@ -195,6 +211,7 @@ export function formatCallgrindTable(results) {
   for (const s of results.scenarios) {
     for (const [name, e] of Object.entries(s.servers)) {
       if (e.error) { rows.push([s.name, name, `failed: ${e.error}`]); continue; }
+      if (e.skipped) { rows.push([s.name, name, `skipped: ${e.skipped}`]); continue; }
       rows.push([s.name, name, thousands(e.instructions_per_msg), ...used.map((b) => thousands(e.buckets[b] ?? 0)),
         e.malloc_per_msg.toFixed(1), e.free_per_msg.toFixed(1)]);
     }

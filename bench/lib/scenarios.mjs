@@ -19,6 +19,9 @@ export const SCENARIOS = [
   // The pipelined load on plain TCP through the stream transport (transport: 'stream') beside the fd transport.
   { name: 'pipelined-stream', kind: 'echo', conns: 100, inflight: 10, size: 64, text: false,
     servers: ['ours', 'ours-stream'] },
+  // The pipelined load over TLS: the load client speaks wss, the servers run on https.createServer with one
+  // certificate made for the bench run (options.tls); the C wslay server has no TLS and is left out.
+  { name: 'wss', kind: 'echo', conns: 100, inflight: 10, size: 64, text: false, tls: true },
   { name: 'large', kind: 'echo', conns: 10, inflight: 4, size: 65536, text: false },
   { name: 'deflate', kind: 'echo', conns: 100, inflight: 10, size: 1024, text: true, deflate: true },
   { name: 'idle', kind: 'idle', conns: 5000 },
@@ -39,6 +42,7 @@ function clientArgs(port, scenario, options, extra = []) {
     args.push('--inflight', String(scenario.inflight), '--size', String(scenario.size));
     args.push(scenario.text ? '--text' : '--binary');
     if (scenario.deflate) args.push('--deflate');
+    if (scenario.tls) args.push('--tls');
   }
   return args;
 }
@@ -112,7 +116,7 @@ async function runIdle(client, server, scenario, options) {
 
 /** One fresh server, one measurement. `server` is a catalog entry. */
 export async function runScenario({ client, server, scenario, options }) {
-  const running = await startServer(server, { deflate: Boolean(scenario.deflate) });
+  const running = await startServer(server, { deflate: Boolean(scenario.deflate), tls: scenario.tls ? options.tls : null });
   try {
     if (scenario.kind === 'idle') return await runIdle(client, running, scenario, options);
     return await runLoad(client, running, scenario, options);

@@ -4,11 +4,16 @@ import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { readRss, startProcess, stopProcess, waitForLine } from './processes.mjs';
 
-const LISTENING = /^listening on http:\/\/127\.0\.0\.1:(\d+)/;
+export const LISTENING = /^listening on https?:\/\/127\.0\.0\.1:(\d+)/;
+
+/** --tls-cert/--tls-key for a server that takes them, from { cert, key } file paths (null: plain http). */
+const tlsArgs = (tls) => (tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key] : []);
 
 /**
  * Known servers. `deflate`: how the server is told to offer permessage-deflate, or null when it
- * cannot (it is then left out of the deflate scenario). `ours` negotiates by itself.
+ * cannot (it is then left out of the deflate scenario). `ours` negotiates by itself. `tls`: it serves
+ * https/wss when command() is given a certificate (the wss scenario); the others are left out of it.
+ * command(deflate, tls) returns [program, args].
  */
 export function serverCatalog({ repoDir, benchDir, cServer, baseDir = null }) {
   // BENCH_OURS_SERVER: another script with the same CLI, e.g. a branch's build, to compare.
@@ -30,17 +35,20 @@ export function serverCatalog({ repoDir, benchDir, cServer, baseDir = null }) {
       label: baseDir ? `ours at ${gitRevision(baseDir) ?? baseDir}` : 'ours at --base DIR',
       available: baseServer !== null && existsSync(baseServer),
       missing: baseServer ? `${baseServer} not built yet (npm ci && npm run setup in ${baseDir})` : 'no --base DIR given',
-      command: () => [process.execPath, [baseServer, '--port', '0']],
+      command: (_deflate, tls) => [process.execPath, [baseServer, '--port', '0', ...tlsArgs(tls)]],
       deflate: 'self',
+      tls: true,
       dir: baseDir ? resolve(baseDir) : null,
       revision: baseDir ? gitRevision(baseDir) : null,
     },
+    // With a certificate: https.createServer, its connections on the stream transport through Node's TLSSocket.
     ours: {
       label: 'ours (wslay binding)',
       available: existsSync(ours),
       missing: `${ours} not built yet (npm run setup)`,
-      command: () => [process.execPath, [ours, '--port', '0']],
+      command: (_deflate, tls) => [process.execPath, [ours, '--port', '0', ...tlsArgs(tls)]],
       deflate: 'self',
+      tls: true,
     },
     // The same server with its connections forced onto the stream transport (through Node's net.Socket, as a TLS
     // socket would be): what the fd path is worth, and what a Duplex costs.
@@ -57,8 +65,10 @@ export function serverCatalog({ repoDir, benchDir, cServer, baseDir = null }) {
     ws: {
       label: 'ws + bufferutil',
       available: true,
-      command: (deflate) => [process.execPath, [join(benchDir, 'ws-echo-server.mjs'), '--port', '0', ...(deflate ? ['--deflate'] : [])]],
+      command: (deflate, tls) => [process.execPath, [join(benchDir, 'ws-echo-server.mjs'), '--port', '0',
+        ...(deflate ? ['--deflate'] : []), ...tlsArgs(tls)]],
       deflate: 'flag',
+      tls: true,
     },
     // The ws echo server above with its import changed to wslay/ws: the facade's cost over `ours`.
     'ours-ws': {
@@ -68,6 +78,7 @@ export function serverCatalog({ repoDir, benchDir, cServer, baseDir = null }) {
       command: (deflate) => [process.execPath, [join(benchDir, 'ws-echo-server.mjs'), '--port', '0',
         '--module', 'wslay/ws', ...(deflate ? ['--deflate'] : [])]],
       deflate: 'flag',
+      noTls: 'measured over plain TCP only',
     },
     c: {
       label: 'C libwslay',
@@ -75,13 +86,18 @@ export function serverCatalog({ repoDir, benchDir, cServer, baseDir = null }) {
       missing: 'libwslay-dev not installed',
       command: () => [cServer, ['--port', '0']],
       deflate: null,
+      tls: false,
+      noTls: 'the C wslay server has no TLS',
     },
   };
 }
 
-/** Start a server and wait for its listening line; returns { proc, port, pid, rss() , stop() }. */
-export async function startServer(server, { deflate = false, timeoutMs = 10_000 } = {}) {
-  const [command, args] = server.command(deflate);
+/**
+ * Start a server and wait for its listening line; returns { proc, port, pid, rss() , stop() }. `tls`: the
+ * { cert, key } files it serves https/wss with.
+ */
+export async function startServer(server, { deflate = false, tls = null, timeoutMs = 10_000 } = {}) {
+  const [command, args] = server.command(deflate, tls);
   const proc = startProcess(command, args);
   try {
     const match = await waitForLine(proc, LISTENING, timeoutMs, server.label);

@@ -1,9 +1,10 @@
 // A raw TCP server for testing WebSocket *clients*: it answers the upgrade
 // itself (accepting permessage-deflate only when a case asks for it) and hands
 // the connection to the case waiting on the request path, which then plays its
-// script through a Peer.
+// script through a Peer. Given TLS options (key, cert) it is the same server on node:tls (wss).
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
+import * as tls from 'node:tls';
 import { DeflateCodec, parseExtensions, serverParamsFromResponse } from './deflate-codec.js';
 import { acceptKey, readHttpHead } from './handshake.js';
 import { Peer } from './peer.js';
@@ -31,8 +32,9 @@ export class CraftedServer {
   private waiting = new Map<string, Waiting>();
   private sockets = new Set<Socket>();
 
-  constructor() {
-    this.server = createServer((socket) => this.onConnection(socket));
+  constructor(tlsOptions?: tls.TlsOptions) {
+    const onConnection = (socket: Socket): void => void this.onConnection(socket);
+    this.server = tlsOptions ? tls.createServer(tlsOptions, onConnection) : createServer(onConnection);
   }
 
   async listen(): Promise<number> {

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import * as tls from 'node:tls';
 import { DeflateCodec, clientParamsFromResponse, parseExtensions } from './deflate-codec.js';
 import { acceptKey, readHttpHead } from './handshake.js';
 import { Peer } from './peer.js';
@@ -12,6 +13,8 @@ export interface Target {
   host: string;
   port: number;
   path?: string;
+  /** Speak TLS (wss) with these node:tls options, e.g. { ca, servername }. */
+  tls?: tls.ConnectionOptions;
 }
 
 export interface ClientOptions {
@@ -24,18 +27,20 @@ export class HandshakeError extends Error {}
 
 function openSocket(target: Target, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: target.host, port: target.port });
+    const socket = target.tls ? tls.connect({ ...target.tls, host: target.host, port: target.port })
+      : connect({ host: target.host, port: target.port });
+    const connected = target.tls ? 'secureConnect' : 'connect';
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new HandshakeError(`TCP connect timed out after ${timeoutMs} ms`));
     }, timeoutMs);
-    socket.once('connect', () => {
+    socket.once(connected, () => {
       clearTimeout(timer);
       resolve(socket);
     });
     socket.once('error', (err) => {
       clearTimeout(timer);
-      reject(new HandshakeError(`TCP connect failed: ${err.message}`));
+      reject(new HandshakeError(`${target.tls ? 'TLS' : 'TCP'} connect failed: ${err.message}`));
     });
   });
 }

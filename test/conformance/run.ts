@@ -1,5 +1,6 @@
 // Runs the sections against a server (our raw client connects to it) or
 // against a client (it connects to our crafted server), one case at a time.
+import type { TlsOptions } from 'node:tls';
 import type { Case, Outcome, Result } from './case-types.js';
 import { failed } from './case-types.js';
 import { SECTIONS } from './cases/index.js';
@@ -89,15 +90,18 @@ export function runServerSuite(target: Target & RunOptions): Promise<Result[]> {
   });
 }
 
-/** Runs every client-side case: for each, the adapter opens a client to our crafted server. */
-export async function runClientSuite(adapter: ClientAdapter, opts: RunOptions = {}): Promise<Result[]> {
-  const server = new CraftedServer();
+/**
+ * Runs every client-side case: for each, the adapter opens a client to our crafted server (wss:// on node:tls
+ * when `tls` gives its key and cert).
+ */
+export async function runClientSuite(adapter: ClientAdapter, opts: RunOptions & { tls?: TlsOptions } = {}): Promise<Result[]> {
+  const server = new CraftedServer(opts.tls);
   const port = await server.listen();
   try {
     return await runAll('client', opts, async (c, index) => {
       const path = `/case/${index}`;
       const accepted = server.expect(path, { deflateResponse: c.deflate?.response }, 5000);
-      const opening = adapter.open(`ws://127.0.0.1:${port}${path}`).then(() => null, (err: Error) => err);
+      const opening = adapter.open(`${opts.tls ? 'wss' : 'ws'}://127.0.0.1:${port}${path}`).then(() => null, (err: Error) => err);
       let a: Accepted;
       try {
         a = await accepted;

@@ -1,5 +1,5 @@
 // Starts an echo server as a child process and waits for its
-// `listening on http://127.0.0.1:PORT` line (its first stdout line).
+// `listening on http://127.0.0.1:PORT` (or https://) line (its first stdout line).
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 
@@ -32,7 +32,7 @@ export function startEchoServer(command: string, args: string[], cwd: string, ti
     child.stdout!.on('data', (d: Buffer) => {
       if (out.includes('\n')) return; // only the first line matters; later output is ignored
       out += d.toString();
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out.split('\n')[0] ?? '');
+      const m = /listening on https?:\/\/127\.0\.0\.1:(\d+)/.exec(out.split('\n')[0] ?? '');
       if (m) {
         clearTimeout(timer);
         resolve({ port: Number(m[1]), child, stop });
