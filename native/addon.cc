@@ -132,11 +132,41 @@ Napi::Value TestFailGrowth(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The hot path's functions in plain N-API, with the AddonData as their data (no napi_get_instance_data per call).
+bool SetRawFunction(napi_env env, napi_value exports, const char* name, napi_callback cb, void* data) {
+  napi_value fn = nullptr;
+  return napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, data, &fn) == napi_ok &&
+         napi_set_named_property(env, exports, name, fn) == napi_ok;
+}
+
+// deliveryInfo: an Int32Array over AddonData::delivery_info, external memory, so a write from C++ always lands in
+// our own memory whatever happens to the array (src/native.ts keeps it private). Node's V8 has no sandbox that
+// would refuse external buffers.
+bool SetDeliveryInfo(napi_env env, napi_value exports, wslay_node::AddonData* data) {
+  napi_value buffer = nullptr, array = nullptr;
+  size_t count = sizeof data->delivery_info / sizeof data->delivery_info[0];
+  if (napi_create_external_arraybuffer(env, data->delivery_info, sizeof data->delivery_info, nullptr, nullptr,
+                                       &buffer) != napi_ok) {
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && !pending) {
+      napi_throw_error(env, nullptr, "wslay: cannot create the delivery info array (external buffers refused)");
+    }
+    return false;
+  }
+  return napi_create_typedarray(env, napi_int32_array, count, buffer, 0, &array) == napi_ok &&
+         napi_set_named_property(env, exports, "deliveryInfo", array) == napi_ok;
+}
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   using namespace wslay_node;
-  env.SetInstanceData(new AddonData(env));
+  AddonData* data = new AddonData(env);
+  env.SetInstanceData(data);
   exports.Set("NativeConnection", Connection::DefineClass(env));
-  exports.Set("queueMsg", Napi::Function::New(env, Connection::QueueMsgByHandle, "queueMsg"));
+  if (!SetRawFunction(env, exports, "queueText", Connection::QueueText, data) ||
+      !SetRawFunction(env, exports, "queueBytes", Connection::QueueBytes, data) ||
+      !SetDeliveryInfo(env, exports, data)) {
+    return exports;  // the pending exception fails the require()
+  }
   exports.Set("setSlabGuard", Napi::Function::New(env, SetSlabGuard, "setSlabGuard"));
   exports.Set("dupSocketFd", Napi::Function::New(env, DupSocketFd, "dupSocketFd"));
   exports.Set("socketAddresses", Napi::Function::New(env, SocketAddresses, "socketAddresses"));

@@ -52,34 +52,40 @@ void AddonData::OnAllHandlesClosed() {
   if (handle != nullptr) napi_remove_async_cleanup_hook(handle);
 }
 
-bool AddonData::CopyToJs(napi_env env, const uint8_t* data, size_t len, napi_value* array_buffer, size_t* offset) {
+bool AddonData::CopyToJs(napi_env env, const uint8_t* data, size_t len, napi_value* bytes, int32_t* offset,
+                         SlabCache* cache) {
   void* base = nullptr;
   if (len > kPooledMax || mark_untransferable.IsEmpty()) {
-    if (napi_create_arraybuffer(env, len, &base, array_buffer) != napi_ok) return false;
-    std::memcpy(base, data, len);
-    *offset = 0;
+    if (napi_create_buffer(env, len, &base, bytes) != napi_ok) return false;
+    if (len) std::memcpy(base, data, len);
+    *offset = kOwnBuffer;
     return true;
   }
   if (slab_ == nullptr || slab_used_ + len > kSlabSize) {
-    if (napi_create_arraybuffer(env, kSlabSize, &base, array_buffer) != napi_ok) return false;
+    if (napi_create_arraybuffer(env, kSlabSize, &base, bytes) != napi_ok) return false;
     napi_value global = nullptr, ignored = nullptr;
     if (napi_get_global(env, &global) != napi_ok ||
-        napi_call_function(env, global, mark_untransferable.Value(), 1, array_buffer, &ignored) != napi_ok) {
+        napi_call_function(env, global, mark_untransferable.Value(), 1, bytes, &ignored) != napi_ok) {
       napi_value error;
       napi_get_and_clear_last_exception(env, &error);
       return false;
     }
     napi_ref slab = nullptr;
-    if (napi_create_reference(env, *array_buffer, 1, &slab) != napi_ok) return false;
+    if (napi_create_reference(env, *bytes, 1, &slab) != napi_ok) return false;
     if (slab_ != nullptr) napi_delete_reference(env, slab_);
     slab_ = slab;
     slab_base_ = static_cast<uint8_t*>(base);
     slab_used_ = 0;
-  } else if (napi_get_reference_value(env, slab_, array_buffer) != napi_ok || *array_buffer == nullptr) {
-    return false;
+    ++slab_generation_;
+    *cache = {*bytes, slab_generation_};
+  } else if (cache->value != nullptr && cache->generation == slab_generation_) {
+    *bytes = cache->value;
+  } else {
+    if (napi_get_reference_value(env, slab_, bytes) != napi_ok || *bytes == nullptr) return false;
+    *cache = {*bytes, slab_generation_};
   }
   if (len) std::memcpy(slab_base_ + slab_used_, data, len);
-  *offset = slab_used_;
+  *offset = static_cast<int32_t>(slab_used_);
   slab_used_ += (len + 7) & ~size_t{7};  // keep views 8-byte aligned
   return true;
 }

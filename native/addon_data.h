@@ -34,9 +34,21 @@ class AddonData {
   // (arrayBuffer, offset, length), which JS wraps in a Buffer view: one ArrayBuffer per message (node::Buffer::Copy)
   // was a fifth of the per-message cost. As with Node's own Buffer pool, a retained message keeps its slab alive.
   // Larger messages get an ArrayBuffer of their own. Returns false if no ArrayBuffer could be made.
+  // Larger messages get a Buffer of their own, made uninitialised (napi_create_buffer) and filled once: a zero-filled
+  // ArrayBuffer cost a second pass over every large message. `*offset` is then kOwnBuffer.
+  // `cache` (the caller's, for the values of one event's handle scope) saves looking up the current slab again.
   static constexpr size_t kSlabSize = 64 * 1024;
   static constexpr size_t kPooledMax = 4 * 1024;
-  bool CopyToJs(napi_env env, const uint8_t* data, size_t len, napi_value* array_buffer, size_t* offset);
+  static constexpr int32_t kOwnBuffer = -1;
+  struct SlabCache {
+    napi_value value = nullptr;
+    uint32_t generation = 0;
+  };
+  bool CopyToJs(napi_env env, const uint8_t* data, size_t len, napi_value* bytes, int32_t* offset, SlabCache* cache);
+  // Where a message's offset, length and meta (rsv | opcode << 3 | status << 7) travel to JS: an Int32Array over
+  // this memory (exported as deliveryInfo), read by deliverMessage before it calls the user, instead of three
+  // numbers made per message. The memory is ours, so nothing JS does to the array can make a write land elsewhere.
+  int32_t delivery_info[4] = {0, 0, 0, 0};
   // worker_threads.markAsUntransferable, set from JS at load: each slab is marked, so no postMessage transfer can
   // detach it while we still write into it (Node's own Buffer pool is marked the same way). Without it, no slab.
   Napi::FunctionReference mark_untransferable;
@@ -86,6 +98,7 @@ class AddonData {
   napi_ref slab_ = nullptr;
   uint8_t* slab_base_ = nullptr;
   size_t slab_used_ = kSlabSize;
+  uint32_t slab_generation_ = 1;  // changes with each new slab (SlabCache)
   napi_env env_;
   napi_async_cleanup_hook_handle cleanup_hook_ = nullptr;  // until the hook has run and been removed
 };

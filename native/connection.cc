@@ -30,6 +30,19 @@ uint64_t GetUint64(Napi::Object options, const char* name, uint64_t fallback) {
   return static_cast<uint64_t>(d);
 }
 
+// A string's UTF-8 bytes, encoded into `storage`.
+bool GetString(napi_env env, napi_value value, std::string* storage, const uint8_t** data, size_t* len) {
+  // One encoding pass into room for the worst case (3 UTF-8 bytes per UTF-16 unit; the length query is O(1)).
+  size_t units = 0;
+  if (napi_get_value_string_utf16(env, value, nullptr, 0, &units) != napi_ok) return false;
+  storage->resize(units * 3 + 1);
+  size_t n = 0;
+  if (napi_get_value_string_utf8(env, value, &(*storage)[0], storage->size(), &n) != napi_ok) return false;
+  *data = reinterpret_cast<const uint8_t*>(storage->data());
+  *len = n;
+  return true;
+}
+
 // The bytes of a string, Buffer, TypedArray, DataView or ArrayBuffer. Strings are encoded into `storage`.
 bool GetBytes(Napi::Env env, Napi::Value value, std::string* storage, const uint8_t** data, size_t* len) {
   bool is_typed_array = false;
@@ -44,17 +57,7 @@ bool GetBytes(Napi::Env env, Napi::Value value, std::string* storage, const uint
     *len = count * (type < sizeof kElementSize / sizeof kElementSize[0] ? kElementSize[type] : 1);
     return true;
   }
-  if (value.IsString()) {
-    // One encoding pass into room for the worst case (3 UTF-8 bytes per UTF-16 unit; the length query is O(1)).
-    size_t units = 0;
-    if (napi_get_value_string_utf16(env, value, nullptr, 0, &units) != napi_ok) return false;
-    storage->resize(units * 3 + 1);
-    size_t n = 0;
-    if (napi_get_value_string_utf8(env, value, &(*storage)[0], storage->size(), &n) != napi_ok) return false;
-    *data = reinterpret_cast<const uint8_t*>(storage->data());
-    *len = n;
-    return true;
-  }
+  if (value.IsString()) return GetString(env, value, storage, data, len);
   if (value.IsArrayBuffer()) {
     Napi::ArrayBuffer buffer = value.As<Napi::ArrayBuffer>();
     *data = static_cast<const uint8_t*>(buffer.Data());
@@ -115,6 +118,20 @@ bool CheckRsvSupported(Napi::Env env, uint32_t rsv) {
       .ThrowAsJavaScriptException();
   return false;
 }
+
+// A handle scope inside Process()'s, for the send side's callbacks (genmask, fragmented sources), which can run
+// for every frame of a long queue in one event: nothing made in it may be cached for the event (its values end with
+// it), so caching is off while it is open.
+class InnerScope {
+ public:
+  InnerScope(napi_env env, bool* caching) : scope_(env), caching_(caching), was_(*caching) { *caching = false; }
+  ~InnerScope() { *caching_ = was_; }
+
+ private:
+  Napi::HandleScope scope_;
+  bool* caching_;
+  bool was_;
+};
 
 napi_value MakeBool(napi_env env, bool v) {
   napi_value r = nullptr;
@@ -440,66 +457,88 @@ void Connection::ThrowQueueError(Napi::Env env, QueueResult result) {
 
 Napi::Value Connection::Handle(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), id_); }
 
-Napi::Value Connection::QueueMsgByHandle(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+namespace {
+
+// The connection a handle names, or nullptr (a TypeError is then pending). `data` is the function's AddonData.
+Connection* FindByHandle(napi_env env, napi_value handle, void* data) {
+  uint32_t id = 0;
   Connection* connection = nullptr;
-  if (info[0].IsNumber()) {
-    connection = env.GetInstanceData<AddonData>()->Find(info[0].As<Napi::Number>().Uint32Value());
-  }
-  if (connection == nullptr) {
-    Napi::TypeError::New(env, "not a WebSocketConnection handle").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  return connection->Queue(env, info[1], info[2], info[3]);
+  if (napi_get_value_uint32(env, handle, &id) == napi_ok) connection = static_cast<AddonData*>(data)->Find(id);
+  if (connection == nullptr) napi_throw_type_error(env, nullptr, "not a WebSocketConnection handle");
+  return connection;
 }
 
-Napi::Value Connection::Queue(Napi::Env env, Napi::Value data_value, Napi::Value opcode_value, Napi::Value rsv_value) {
-  // Ended with onClose still to come (held messages, terminate()): refused like a closing one. After onClose: throws.
-  if (closed_ && !close_report_ && !CheckOpen(env)) return env.Undefined();
-  uint32_t opcode = 0, rsv = 0;
-  if (!GetSmallInt(env, opcode_value, 15, "opcode", &opcode) || !GetSmallInt(env, rsv_value, 7, "rsv", &rsv)) {
-    return env.Undefined();
-  }
-  if (!CheckRsvSupported(env, rsv)) return env.Undefined();
-  if (opcode != WSLAY_TEXT_FRAME && opcode != WSLAY_BINARY_FRAME && opcode != WSLAY_PING && opcode != WSLAY_PONG) {
-    Napi::RangeError::New(env, "opcode must be TEXT (1), BINARY (2), PING (9) or PONG (10); use close() to close")
-        .ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  // Text is encoded into a buffer the thread reuses (the session copies the bytes before returning).
+}  // namespace
+
+napi_value Connection::QueueText(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3] = {nullptr, nullptr, nullptr};
+  void* data = nullptr;
+  uint32_t flags = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, &data) != napi_ok || argc < 3) return nullptr;
+  Connection* connection = FindByHandle(env, argv[0], data);
+  if (connection == nullptr || napi_get_value_uint32(env, argv[2], &flags) != napi_ok) return nullptr;
+  // Encoded into a buffer the thread reuses (the session copies the bytes before returning).
   static thread_local std::string text;
-  const uint8_t* data = nullptr;
+  const uint8_t* bytes = nullptr;
   size_t len = 0;
-  if (!GetBytes(env, data_value, &text, &data, &len)) {
-    Napi::TypeError::New(env, "message must be a string, Buffer, TypedArray, DataView or ArrayBuffer")
-        .ThrowAsJavaScriptException();
-    return env.Undefined();
+  if (!GetString(env, argv[1], &text, &bytes, &len)) {  // JS passes a string
+    napi_throw_type_error(env, nullptr, "message must be a string, Buffer, TypedArray, DataView or ArrayBuffer");
+    return nullptr;
   }
+  napi_value result = connection->Queue(env, flags, bytes, len);
+  if (text.capacity() > ThreadBuffers::kGatherSize) std::string().swap(text);  // do not keep a huge one
+  return result;
+}
+
+napi_value Connection::QueueBytes(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3] = {nullptr, nullptr, nullptr};
+  void* data = nullptr;
+  uint32_t flags = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, &data) != napi_ok || argc < 3) return nullptr;
+  Connection* connection = FindByHandle(env, argv[0], data);
+  if (connection == nullptr || napi_get_value_uint32(env, argv[2], &flags) != napi_ok) return nullptr;
+  void* bytes = nullptr;
+  size_t len = 0;
+  if (napi_get_buffer_info(env, argv[1], &bytes, &len) != napi_ok) {  // any ArrayBufferView; JS passes a Uint8Array
+    napi_throw_type_error(env, nullptr, "message must be a string, Buffer, TypedArray, DataView or ArrayBuffer");
+    return nullptr;
+  }
+  static const uint8_t kNothing = 0;
+  return connection->Queue(env, flags, len ? static_cast<const uint8_t*>(bytes) : &kNothing, len);
+}
+
+napi_value Connection::Queue(napi_env env, uint32_t flags, const uint8_t* data, size_t len) {
+  // Ended with onClose still to come (held messages, terminate()): refused like a closing one. After onClose: throws.
+  if (closed_ && !close_report_ && !CheckOpen(env)) return nullptr;
+  uint8_t opcode = static_cast<uint8_t>(flags & 15), rsv = static_cast<uint8_t>(flags >> 4 & 7);
+  napi_value result = nullptr;
   if (wslay_is_ctrl_frame(opcode) && (len > 125 || rsv != 0)) {
-    Napi::RangeError::New(env, "a control frame carries at most 125 bytes and no RSV bits")
-        .ThrowAsJavaScriptException();
-    return env.Undefined();
+    napi_throw_range_error(env, nullptr, "a control frame carries at most 125 bytes and no RSV bits");
+    return nullptr;
   }
   if (closed_) {
     ++close_report_->unsent_messages;
     close_report_->unsent_bytes += len;
-    return Napi::Boolean::New(env, false);
+    napi_get_boolean(env, false, &result);
+    return result;
   }
-  QueueResult r = session_->Queue(static_cast<uint8_t>(opcode), data, len, static_cast<uint8_t>(rsv));
-  if (text.capacity() > ThreadBuffers::kGatherSize) std::string().swap(text);  // do not keep a huge one
-  if (r == QueueResult::kBackpressure) return Napi::Boolean::New(env, false);
+  QueueResult r = session_->Queue(opcode, data, len, rsv);
+  bool queued = r == QueueResult::kOk;
   if (r == QueueResult::kClosing && session_->IsClosing()) {
     // A broadcast loop must not throw halfway because one client is closing: the message counts as unsent.
     session_->CountRefused(len);
-    return Napi::Boolean::New(env, false);
+  } else if (!queued && r != QueueResult::kBackpressure) {
+    ThrowQueueError(Napi::Env(env), r);
+    return nullptr;
   }
-  if (r != QueueResult::kOk) {
-    ThrowQueueError(env, r);
-    return env.Undefined();
+  if (queued) {
+    if (!above_drain_ && session_->BufferedAmount() > drain_threshold_) above_drain_ = true;
+    if (depth_ == 0) UpdatePoll();
   }
-  if (!above_drain_ && session_->BufferedAmount() > drain_threshold_) above_drain_ = true;
-  if (depth_ == 0) UpdatePoll();
-  return Napi::Boolean::New(env, true);
+  napi_get_boolean(env, queued, &result);
+  return result;
 }
 
 Napi::Value Connection::QueueFragmented(const Napi::CallbackInfo& info) {
@@ -630,6 +669,7 @@ Napi::Value Connection::SetCallback(const Napi::CallbackInfo& info) {
   if (slot >= kSlotCount || closed_) return env.Undefined();
   if (info[1].IsFunction()) callbacks_[slot] = Napi::Persistent(info[1].As<Napi::Function>());
   else callbacks_[slot].Reset();
+  if (slot == kOnMsgRecv) event_deliver_ = nullptr;
   return env.Undefined();
 }
 
@@ -656,6 +696,7 @@ void Connection::Process(int events) {
   if (closed_ && !close_report_) return;
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
+  in_event_scope_ = true;
   if (closed_) {
     DeliverHeldThenClose();  // startRead() after the end: the held messages, then onClose
   } else {
@@ -690,6 +731,9 @@ void Connection::Process(int events) {
     }
   }
   in_process_ = false;
+  in_event_scope_ = false;  // the values cached for this event go with its handle scope
+  event_self_ = event_deliver_ = nullptr;
+  event_slab_ = {};
   // No member access once the self-reference is dropped: the object may be collected from there on.
   napi_callback_scope callback_scope = callback_scope_;
   callback_scope_ = nullptr;
@@ -937,44 +981,46 @@ bool Connection::Wants(Event event) {
   return false;
 }
 
+// The receive callbacks make no handle scope of their own: their values stay in Process()'s, one scope per event
+// instead of one per message (a malloc and a free each). An event delivers at most what its reads held
+// (kMaxReadsPerStep reads in session.cc), and a message adds one or two handles, so the scope stays small.
 void Connection::OnMessage(uint8_t rsv, uint8_t opcode, const uint8_t* data, size_t len, uint16_t status) {
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
-  // The slot holds WebSocketConnection's deliverMessage, which wraps (arrayBuffer, offset, length) in a Buffer
-  // and calls the user's onMsgRecv.
-  napi_value array_buffer = nullptr;
-  size_t offset = 0;
-  if (!data_->CopyToJs(env, data, len, &array_buffer, &offset)) array_buffer = nullptr;
-  // rsv (3 bits), opcode (4 bits) and the close status (16 bits) travel as one small integer: fewer values to
-  // make per message.
-  uint32_t meta = static_cast<uint32_t>(rsv) | static_cast<uint32_t>(opcode) << 3 | static_cast<uint32_t>(status) << 7;
+  const Napi::FunctionReference& deliver = callbacks_[kOnMsgRecv];
+  if (deliver.IsEmpty() || js_failed_) return;
+  napi_env env = Env();
+  AddonData::SlabCache no_cache;
+  napi_value bytes = nullptr;
+  int32_t offset = 0;
+  if (!data_->CopyToJs(env, data, len, &bytes, &offset, in_event_scope_ ? &event_slab_ : &no_cache)) bytes = nullptr;
+  // The slot holds WebSocketConnection's deliverMessage, which reads offset, length and meta from deliveryInfo
+  // (rsv: 3 bits, opcode: 4 bits, close status: 16 bits), wraps the slab in a Buffer view (or takes the message's
+  // own Buffer) and calls the user's onMsgRecv.
+  int32_t* info = data_->delivery_info;
+  info[0] = offset;
+  info[1] = offset == AddonData::kOwnBuffer ? 0 : static_cast<int32_t>(len);  // a slab view is at most kPooledMax
+  info[2] = static_cast<int32_t>(static_cast<uint32_t>(rsv) | static_cast<uint32_t>(opcode) << 3 |
+                                 static_cast<uint32_t>(status) << 7);
+  if (in_event_scope_ && event_deliver_ == nullptr) event_deliver_ = deliver.Value();
   // No buffer for the message (no memory): fail with 1009, as for a message too big to hold.
-  CallJs(callbacks_[kOnMsgRecv], {array_buffer, MakeUint(env, offset), MakeUint(env, len), MakeUint(env, meta)}, 1009);
+  CallJs(event_deliver_ != nullptr ? event_deliver_ : deliver.Value(), {bytes}, 1009);
 }
 
 void Connection::OnFrameStart(bool fin, uint8_t rsv, uint8_t opcode, uint64_t length) {
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
+  napi_env env = Env();
   CallJs(callbacks_[kOnFrameRecvStart], {MakeBool(env, fin), MakeNumber(env, rsv), MakeNumber(env, opcode),
                                          MakeNumber(env, static_cast<double>(length))});
 }
 
 void Connection::OnFrameChunk(const uint8_t* data, size_t len) {
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
-  CallJs(callbacks_[kOnFrameRecvChunk], {MakeBuffer(env, data, len)});
+  CallJs(callbacks_[kOnFrameRecvChunk], {MakeBuffer(Env(), data, len)});
 }
 
-void Connection::OnFrameEnd() {
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
-  CallJs(callbacks_[kOnFrameRecvEnd], {});
-}
+void Connection::OnFrameEnd() { CallJs(callbacks_[kOnFrameRecvEnd], {}); }
 
 int Connection::CustomMask(uint8_t* buf, size_t len) {
   if (callbacks_[kGenmask].IsEmpty()) return 0;
   Napi::Env env = Env();
-  Napi::HandleScope scope(env);
+  InnerScope scope(env, &in_event_scope_);
   Napi::Value result = CallJs(callbacks_[kGenmask], {MakeNumber(env, static_cast<double>(len))}, 0);
   if (result.IsEmpty()) return -1;  // it threw (the error went to 'uncaughtException') or could not run
   if (!result.IsTypedArray() || result.As<Napi::TypedArray>().ByteLength() != len) {
@@ -989,7 +1035,7 @@ int Connection::CustomMask(uint8_t* buf, size_t len) {
 FragmentChunk Connection::ReadFragment(void* token, size_t len) {
   const FragmentChunk error = {FragmentChunk::kError, nullptr, 0};
   napi_env env = Env();
-  Napi::HandleScope scope(Env());
+  InnerScope scope(env, &in_event_scope_);
   // An error here fails the connection (1011) once wslay returns; a JS exception also reaches 'uncaughtException'.
   Napi::Value result = CallJs(*static_cast<Napi::FunctionReference*>(token),
                               {MakeNumber(env, static_cast<double>(len))}, 0);
@@ -1039,6 +1085,11 @@ void Connection::ReleaseFragment(void* token) { delete static_cast<Napi::Functio
 Napi::Value Connection::CallJs(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args,
                                uint16_t fail_code) {
   if (fn.IsEmpty() || js_failed_) return Napi::Value();
+  return CallJs(fn.Value(), args, fail_code);
+}
+
+Napi::Value Connection::CallJs(napi_value fn, std::initializer_list<napi_value> args, uint16_t fail_code) {
+  if (fn == nullptr || js_failed_) return Napi::Value();
   bool args_ok = true;
   if (data_->injected_argument_failures != 0) {  // tests only
     --data_->injected_argument_failures;
@@ -1053,16 +1104,24 @@ Napi::Value Connection::CallJs(const Napi::FunctionReference& fn, std::initializ
     else if (fail_code != 0 && !closed_) session_->FailByHost(fail_code);  // no memory: this connection fails
     return Napi::Value();
   }
+  napi_value self = event_self_;
+  if (self == nullptr) {
+    self = Value();
+    if (in_event_scope_) event_self_ = self;
+  }
   if (callback_scope_ == nullptr) {
     // One scope per Process(): nextTicks and microtasks run once, after every message of this event.
-    if (napi_open_callback_scope(env, Value(), async_context_, &callback_scope_) != napi_ok) {
+    if (napi_open_callback_scope(env, self, async_context_, &callback_scope_) != napi_ok) {
       callback_scope_ = nullptr;
       ReportJsFailure();
       return Napi::Value();
     }
   }
   napi_value result = nullptr;
-  napi_status status = napi_call_function(env, Value(), fn.Value(), args.size(), args.begin(), &result);
+  bool caching = in_event_scope_;
+  in_event_scope_ = false;  // a method of ours called from this JS makes its values in the scope of that call
+  napi_status status = napi_call_function(env, self, fn, args.size(), args.begin(), &result);
+  in_event_scope_ = caching;
   if (status == napi_ok) return Napi::Value(env, result);
   // Like a throwing EventEmitter listener: the error reaches process 'uncaughtException', the connection stays
   // consistent and goes on.

@@ -16,12 +16,11 @@
 #include <string>
 #include <vector>
 
+#include "addon_data.h"
 #include "session.h"
 #include "uv_handle.h"
 
 namespace wslay_node {
-
-class AddonData;
 
 class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
  public:
@@ -53,9 +52,12 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   bool CanDeliver() override { return !js_failed_; }
   void Wake() override;
 
-  // queueMsg(handle, data, opcode, rsv): the hot path, called with the number from _handle() instead of as a
-  // method, which saves napi_unwrap (about a tenth of a small message's cost).
-  static Napi::Value QueueMsgByHandle(const Napi::CallbackInfo& info);
+  // queueText(handle, string, flags) and queueBytes(handle, Uint8Array, flags), flags = opcode | rsv << 4: the hot
+  // path of queueMsg, after src/connection.ts checked the arguments. Called with the number from _handle() instead
+  // of as a method (no napi_unwrap), in plain N-API (node-addon-api's wrapping of each argument cost ~1,000
+  // instructions per call). The function's data is the AddonData.
+  static napi_value QueueText(napi_env env, napi_callback_info info);
+  static napi_value QueueBytes(napi_env env, napi_callback_info info);
 
  private:
   // JS methods
@@ -85,7 +87,7 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   bool CheckOpen(Napi::Env env);
   // Attaches the session to its transport, with the bytes read past the handshake (`head`), and starts it.
   void StartSession(std::unique_ptr<Transport> transport, Napi::Value head);
-  Napi::Value Queue(Napi::Env env, Napi::Value data, Napi::Value opcode, Napi::Value rsv);
+  napi_value Queue(napi_env env, uint32_t flags, const uint8_t* data, size_t len);
   void ThrowQueueError(Napi::Env env, QueueResult result);
   void Finish();  // closes everything, then delivers held messages and calls onClose (both maybe later)
   void EndNow();  // closes everything and keeps the report for onClose
@@ -112,6 +114,7 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   // terminating, that is a lack of memory, and the connection is failed with `fail_code` (0: the caller fails it).
   Napi::Value CallJs(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args,
                      uint16_t fail_code = 1011);
+  Napi::Value CallJs(napi_value fn, std::initializer_list<napi_value> args, uint16_t fail_code);
   // After a JS call or an N-API call that can run JS failed: the pending exception goes to 'uncaughtException' and
   // true is returned; false once the environment can run no more JS (then no more JS runs for this connection).
   bool ReportJsFailure();
@@ -148,6 +151,12 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   bool above_drain_ = false;
   napi_async_context async_context_ = nullptr;
   napi_callback_scope callback_scope_ = nullptr;  // opened at the first JS call of a Process()
+  // Values looked up once per Process() and kept in its handle scope (one per event, not one per message): this
+  // object, the message callback, and the current slab (AddonData::CopyToJs). Null outside Process().
+  napi_value event_self_ = nullptr;
+  napi_value event_deliver_ = nullptr;  // callbacks_[kOnMsgRecv]'s function
+  AddonData::SlabCache event_slab_;
+  bool in_event_scope_ = false;
   int depth_ = 0;            // > 0 inside Process()
   bool self_ref_ = false;    // holds a strong reference to its JS object while open
   bool loop_ref_ = true;     // the handles keep the loop alive (ref()/unref())

@@ -2,6 +2,7 @@
 // native one, so hot calls (queueMsg) cost one JS frame, and `this` in callbacks is the connection itself.
 import type * as net from 'node:net';
 import type * as stream from 'node:stream';
+import { isArrayBuffer } from 'node:util/types';
 
 import {
   closeReasonBytes,
@@ -11,6 +12,8 @@ import {
   type MessageOpcode,
   Opcode,
   RSV1,
+  RSV2,
+  RSV3,
   type RsvBits,
 } from './constants.js';
 import { CallbackSlot, native, type NativeHandle } from './native.js';
@@ -154,8 +157,38 @@ export interface WebSocketConnectionOptions {
   onFrameRecvEnd?: OnFrameRecvEnd;
 }
 
-const queueMsgByHandle = native.queueMsg;
+const { queueText, queueBytes, deliveryInfo } = native;
 const EMPTY = Buffer.alloc(0);
+
+function checkSmallInt(value: unknown, max: number, name: string): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number`);
+  if (!(Number.isInteger(value) && value >= 0 && value <= max)) {
+    throw new RangeError(`${name} must be an integer from 0 to ${max}`);
+  }
+  return value;
+}
+
+/** @internal queueMsg by handle: the arguments are checked here, where it is cheap, and the native call takes them
+ *  as they are (native/connection.h, QueueText/QueueBytes). The control frame limits (125 bytes, no RSV) are
+ *  checked natively, where the encoded length is known. */
+export function queueMsgByHandle(handle: NativeHandle, data: MessageData, opcode: number, rsv: number): boolean {
+  if (!((opcode === Opcode.TEXT || opcode === Opcode.BINARY) && rsv === 0)) {
+    checkSmallInt(opcode, 15, 'opcode');
+    checkSmallInt(rsv, 7, 'rsv');
+    if ((rsv & (RSV2 | RSV3)) !== 0) {
+      throw new RangeError('RSV2 and RSV3 are not supported (wslay 1.1.1 handles RSV1 only)');
+    }
+    if (opcode !== Opcode.TEXT && opcode !== Opcode.BINARY && opcode !== Opcode.PING && opcode !== Opcode.PONG) {
+      throw new RangeError('opcode must be TEXT (1), BINARY (2), PING (9) or PONG (10); use close() to close');
+    }
+  }
+  const flags = opcode | (rsv << 4);
+  if (typeof data === 'string') return queueText(handle, data, flags);
+  if (data instanceof Uint8Array) return queueBytes(handle, data, flags); // Buffers too
+  if (ArrayBuffer.isView(data)) return queueBytes(handle, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), flags);
+  if (isArrayBuffer(data)) return queueBytes(handle, new Uint8Array(data), flags);
+  throw new TypeError('message must be a string, Buffer, TypedArray, DataView or ArrayBuffer');
+}
 // WSLAY_PLAIN=1 forces the plain wslay path for every connection that does not choose (CI runs suites both ways).
 const PLAIN_WSLAY_DEFAULT = process.env.WSLAY_PLAIN === '1';
 
@@ -385,11 +418,14 @@ export class WebSocketConnection extends native.NativeConnection {
   }
 
   // What the native side calls for each message: small messages arrive as a view into a shared slab (see
-  // native/addon_data.h), so a Buffer view is made here instead of an ArrayBuffer per message in C++.
-  // `meta` packs rsv (bits 0-2), the opcode (bits 3-6) and the status code (bits 7-22).
-  static #deliverMessage(this: WebSocketConnection, slab: ArrayBuffer, offset: number, length: number, meta: number): void {
+  // native/addon_data.h), so a Buffer view is made here instead of an ArrayBuffer per message in C++; large ones
+  // as their own Buffer. Offset, length and meta come in deliveryInfo (no numbers made per message), read before
+  // any user code runs. `meta` packs rsv (bits 0-2), the opcode (bits 3-6) and the status code (bits 7-22).
+  static #deliverMessage(this: WebSocketConnection, bytes: ArrayBuffer | Buffer): void {
+    const offset = deliveryInfo[0];
+    const meta = deliveryInfo[2];
     const opcode = ((meta >>> 3) & 15) as MessageOpcode;
-    const msg = Buffer.from(slab, offset, length);
+    const msg = offset < 0 ? (bytes as Buffer) : Buffer.from(bytes as ArrayBuffer, offset, deliveryInfo[1]);
     this.#onMsgRecv?.call(this, (meta & 7) as RsvBits, opcode, msg, meta >>> 7);
     if (opcode === Opcode.PING) this.#onPing?.call(this, msg);
     else if (opcode === Opcode.PONG) this.#onPong?.call(this, msg);

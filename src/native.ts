@@ -75,8 +75,13 @@ export type NativeHandle = number & { readonly __nativeHandle: unique symbol };
 
 export interface NativeModule {
   NativeConnection: typeof NativeConnection;
-  /** Queues a message on the connection whose _handle() is `handle` (see native/connection.h). */
-  queueMsg(handle: NativeHandle, data: string | ArrayBufferView | ArrayBuffer, opcode: number, rsv: number): boolean;
+  /** queueMsg on the connection whose _handle() is `handle`, arguments already checked (src/connection.ts):
+   *  `flags` = opcode | rsv << 4 (see native/connection.h). */
+  queueText(handle: NativeHandle, data: string, flags: number): boolean;
+  queueBytes(handle: NativeHandle, data: Uint8Array, flags: number): boolean;
+  /** [offset (-1: the message is its own Buffer), length, meta] of the message being delivered
+   *  (native/addon_data.h). */
+  deliveryInfo: Int32Array;
   /** A close-on-exec duplicate of a stream socket fd (throws TypeError for anything else). */
   dupSocketFd(fd: number): number;
   /** [remoteAddress, remotePort, family, localAddress, localPort] of a TCP socket fd (getpeername/getsockname);
@@ -200,3 +205,4 @@ function load(): NativeModule {
 export const native = load();
 // Received messages are views into shared slabs: a transfer must copy them, never detach a slab.
 native.setSlabGuard(markAsUntransferable);
+markAsUntransferable(native.deliveryInfo.buffer);

@@ -4,9 +4,9 @@
 import { EventEmitter } from 'node:events';
 import type * as http from 'node:http';
 
-import type { CloseInfo, WebSocketConnection } from '../connection.js';
+import { type CloseInfo, queueMsgByHandle, type WebSocketConnection } from '../connection.js';
 import { isValidCloseCode, Opcode } from '../constants.js';
-import { native, type NativeHandle } from '../native.js';
+import type { NativeHandle } from '../native.js';
 import type { PerMessageDeflateOptions } from '../permessage-deflate.js';
 import {
   addEventListener,
@@ -36,7 +36,6 @@ export type SendData = string | number | ArrayBufferView | ArrayBuffer | readonl
 export type SendCallback = (err?: Error) => void;
 
 const EMPTY = Buffer.alloc(0);
-const queueMsgByHandle = native.queueMsg;
 
 /** ws's option object for permessage-deflate, as this package maps it onto the native deflate. */
 export interface WsPerMessageDeflateOptions {
