@@ -586,8 +586,10 @@ void Session::SkipReceived(const uint8_t* data, size_t len) {
 
 void Session::SendPhase() {
   for (;;) {
-    if (HasUnsentBytes() && !FlushBacklog()) break;  // the socket is full: the poll handle waits for writable
-    if (!SendBlocked() && wslay_event_want_write(ctx_)) {
+    // The socket is full: the poll handle waits for writable. A close() waiting for wslay's queue to empty is still
+    // queued below: what it waited for (bytes in the output, frames framed directly) is already handed on.
+    bool full = HasUnsentBytes() && !FlushBacklog();
+    if (!full && !SendBlocked() && wslay_event_want_write(ctx_)) {
       int r = wslay_event_send(ctx_);
       FlushGather();
       if (r != 0) {
@@ -603,7 +605,7 @@ void Session::SendPhase() {
       // NO_MORE_MSG means a close is already on its way (the peer's echo, or a protocol failure).
       int r = wslay_event_queue_close(ctx_, close_code_, reinterpret_cast<const uint8_t*>(close_reason_.data()),
                                       close_reason_.size());
-      if (r == 0) continue;
+      if (r == 0 && !full) continue;
     }
     break;
   }
