@@ -272,6 +272,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     config.deflate_threshold = (cfg & 8) ? 0 : 1024;
   }
   if (cfg & 16) config.max_backpressure = 64 * 1024;
+  std::unique_ptr<wslay_node::MessageCompressor> shared_compressor;
+  if (config.deflate) {
+    wslay_node::DeflateParams shared_params = config.deflate_params;
+    shared_params.compressNoContextTakeover = true;
+    shared_compressor.reset(new wslay_node::MessageCompressor(shared_params));
+  }
   SessionConfig plain_config = config;
   plain_config.plain_wslay = true;
   Side plain(plain_config), fast(config);
@@ -305,6 +311,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         uint8_t opcode = (op % 12) == 0 ? 1 : 2;
         size_t len = (a & 0x80) ? (static_cast<size_t>(a & 0x7f) << 9 | next() << 1) % 70001 : a & 0x7f;
         std::string payload = Payload(opcode, len, ++seed);
+        // Every other one as a frame built once (pub/sub): compressed by a shared compressor without context
+        // takeover when the sessions negotiated deflate and the message reaches the threshold.
+        const bool shared = ((op / 12) & 1) != 0;
+        std::shared_ptr<const wslay_node::SharedFrame> frame;
+        if (shared) {
+          const auto* bytes = reinterpret_cast<const uint8_t*>(payload.data());
+          std::vector<uint8_t> compressed;
+          if (shared_compressor && payload.size() >= config.deflate_threshold &&
+              shared_compressor->Compress(bytes, payload.size(), true, &compressed)) {
+            frame = wslay_node::SharedFrame::Make(opcode, 4, compressed.data(), compressed.size());
+          } else {
+            frame = wslay_node::SharedFrame::Make(opcode, 0, bytes, payload.size());
+          }
+        }
         QueueResult r[2];
         bool blocked = false;
         for (int i = 0; i < 2; ++i) {
@@ -312,7 +332,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           r[i] = QueueResult::kClosing;
           if (!s->Live()) continue;
           blocked = blocked || s->session.WriteBlocked() || s->session.BufferedAmount() != 0;
-          r[i] = s->session.Queue(opcode, reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), 0);
+          r[i] = shared ? s->session.QueueShared(frame)
+                        : s->session.Queue(opcode, reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), 0);
+          if (r[i] == QueueResult::kNeedsOwnFrame) {  // what a publisher does for such a subscriber
+            r[i] = s->session.Queue(opcode, reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), 0);
+          }
         }
         // Backpressure is judged on bufferedAmount, which counts headers on the fast path: the answers must agree
         // when nothing waited on either side; otherwise the paths may accept different messages from here on.
