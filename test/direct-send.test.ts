@@ -9,7 +9,7 @@ import { Opcode, RSV1 } from '../src/index.js';
 import { connectClient } from './helpers/client.js';
 import type { Endpoint } from './helpers/endpoint.js';
 import { closeCode, closePayload, encodeFrame, type Frame } from './helpers/frames.js';
-import { startRawServer, type RawServer } from './helpers/raw-peer.js';
+import { rawClient, startRawServer, type RawServer } from './helpers/raw-peer.js';
 import { rawFixture } from './helpers/server-fixture.js';
 import { DEFAULT_DEFLATE } from './hostile/crafted.js';
 import { waitFor, within } from './helpers/wait.js';
@@ -221,6 +221,47 @@ describe.each([false, true])('plainWslay: %s', (plainWslay) => {
       if (f.rsv === 0) expect(f.payload.equals(sent[i].payload), `plain frame ${i}`).toBe(true);
       else expect(sent[i].payload.length).toBeGreaterThanOrEqual(1024);
     });
+  });
+
+  it('terminate() right after queueMsg from outside, before the flush: nothing written, every message unsent', async () => {
+    const { ep, peer } = await raw.open({ plainWslay });
+    for (let i = 0; i < 10; i++) ep.conn.queueMsg(message(i, 100), Opcode.BINARY);
+    ep.conn.terminate();
+    const closed = await within(ep.closed, 5000, 'onClose');
+    expect(closed.code).toBe(1006);
+    expect(closed.info.unsentMessages).toBe(10);
+    await peer.waitEnd();
+    expect(peer.frames.length).toBe(0);
+  });
+
+  it("connections that wait for the flush are closed, terminated or queued to inside another's callback", async () => {
+    const { server, ep: a, peer: peerA } = await raw.open({ plainWslay });
+    const peers = await Promise.all([0, 1, 2].map(() => rawClient(server.port)));
+    const [b, c, d] = await Promise.all([0, 1, 2].map(() => server.nextEndpoint()));
+    try {
+      a.conn.onMsgRecv = function () {
+        // All three are listed for this iteration's flush; two of them end before it runs.
+        b.conn.queueMsg('to b');
+        b.conn.terminate();
+        c.conn.queueMsg('to c');
+        c.conn.close(1000);
+        d.conn.queueMsg('to d');
+        this.queueMsg('to a');
+      };
+      peerA.send(encodeFrame({ opcode: Opcode.TEXT, payload: Buffer.from('go'), mask: true }));
+      await peerA.waitFrames(1);
+      expect(peerA.frames[0].payload.toString()).toBe('to a');
+      const [pb, pc, pd] = peers;
+      await pd.waitFrames(1);
+      expect(pd.frames[0].payload.toString()).toBe('to d');
+      expect((await within(b.closed, 5000, 'b closed')).info.unsentMessages).toBe(1);
+      await pc.waitClose();
+      expect(pc.frames.map((f) => f.opcode)).toEqual([Opcode.TEXT, Opcode.CLOSE]);
+      await pb.waitEnd();
+      expect(pb.frames.length).toBe(0);
+    } finally {
+      for (const p of peers) p.destroy();
+    }
   });
 
   describe('our client', () => {
