@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// npm run fuzz [-- --seconds N] [--target native|handshake]: runs both fuzzers, splitting N seconds (default 60):
+// npm run fuzz [-- --seconds N] [--target native|handshake]: runs the fuzzers, splitting N seconds (default 60):
 //   - receive_fuzzer (fuzz/receive_fuzzer.cc, libFuzzer + AddressSanitizer + UndefinedBehaviorSanitizer over
 //     native/session.cc, built into build/fuzz/ when a source changed), three quarters of the time, after it has
 //     replayed the saved inputs in fuzz/regressions/ (and fuzz/known/<FLAG>/ for each FUZZ_ORACLE_* flag set);
 //     seeds in fuzz/corpus/ (fuzz/make-corpus.mjs), new inputs in build/fuzz/corpus/, crashes and the full log in
 //     build/fuzz/;
+//   - send_fuzzer (fuzz/send_fuzzer.cc: the same script through the plain wslay path and the fast one, outputs
+//     compared), a third of the native share, new inputs in build/fuzz/send-corpus/;
 //   - handshake-fuzzer (fuzz/handshake-fuzzer.mjs over dist/), the rest.
 // A libFuzzer input running over 20 s counts as a finding (a hang). Prints one closing line per target; on a
 // finding, its message, our stack frames and where the input and the log are. FUZZ_ORACLE_*=1 enable
@@ -23,14 +25,18 @@ const arg = (name, fallback) => {
 const seconds = Number(arg('--seconds', 60));
 const target = arg('--target', 'all');
 const outDir = join(root, 'build', 'fuzz');
-const binary = join(outDir, 'receive_fuzzer');
-const sources = ['fuzz/receive_fuzzer.cc', 'native/session.cc', 'native/deflate.cc', 'native/utf8.cc',
+const nativeSources = ['native/session.cc', 'native/deflate.cc', 'native/utf8.cc', 'native/frame_writer.cc',
   'native/socket_io.cc', 'native/thread_buffers.cc'];
-const headers = ['native/session.h', 'native/message_buffer.h', 'native/frame_cursor.h', 'native/deflate.h', 'native/utf8.h', 'native/socket_io.h', 'native/thread_buffers.h',
+const headers = ['native/session.h', 'native/frame_writer.h', 'native/message_buffer.h', 'native/frame_cursor.h', 'native/deflate.h', 'native/utf8.h', 'native/socket_io.h', 'native/thread_buffers.h',
   'native/transport.h'];
 mkdirSync(join(outDir, 'corpus'), { recursive: true });
+mkdirSync(join(outDir, 'send-corpus'), { recursive: true });
 
-function runNative(budget) {
+// `name`: receive_fuzzer (with the saved regressions and seeds) or send_fuzzer.
+function runNative(budget, name = 'receive_fuzzer') {
+  const binary = join(outDir, name);
+  const sources = [`fuzz/${name}.cc`, ...nativeSources];
+  const corpora = name === 'receive_fuzzer' ? [join(outDir, 'corpus'), join(root, 'fuzz', 'corpus')] : [join(outDir, 'send-corpus')];
   const clang = ['clang++', 'clang++-14', 'clang++-15', 'clang++-16'].find(
     (c) => spawnSync(c, ['--version'], { stdio: 'ignore' }).status === 0,
   );
@@ -52,14 +58,14 @@ function runNative(budget) {
     }
   }
   const env = { ...process.env, UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1' };
-  const log = join(outDir, 'receive_fuzzer.log');
+  const log = join(outDir, `${name}.log`);
   const fail = (what, output) => {
     writeFileSync(log, output);
     const artifact = /Test unit written to (\S+)/.exec(output)?.[1] ?? [...output.matchAll(/Running: (\S+)/g)].at(-1)?.[1];
-    console.log(`fuzz: receive_fuzzer: ${what}${artifact ? `, input ${artifact}` : ''} (log: ${log})`);
+    console.log(`fuzz: ${name}: ${what}${artifact ? `, input ${artifact}` : ''} (log: ${log})`);
     // What tripped and where: the oracle's or sanitizer's message, and the stack frames in our code.
     const lines = output.split('\n');
-    const first = Math.max(0, lines.findIndex((l) => /receive_fuzzer oracle|ERROR: |runtime error/.test(l)));
+    const first = Math.max(0, lines.findIndex((l) => /_fuzzer oracle|ERROR: |runtime error/.test(l)));
     const ours = (l) => !/^\s+#\d+ /.test(l) || /\/(native|fuzz)\/\w+\.(cc|h):\d+/.test(l);
     console.log(lines.slice(first, first + 40).filter(ours).slice(0, 12).join('\n'));
     return false;
@@ -70,7 +76,8 @@ function runNative(budget) {
   const filesIn = (dir) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.bin')).map((f) => join(dir, f)) : []);
   const knownDir = join(root, 'fuzz', 'known');
   const enabledKnown = existsSync(knownDir) ? readdirSync(knownDir).filter((flag) => process.env[flag] === '1') : [];
-  const regressions = [...filesIn(join(root, 'fuzz', 'regressions')), ...enabledKnown.flatMap((f) => filesIn(join(knownDir, f)))];
+  const regressions = name !== 'receive_fuzzer' ? [] :
+    [...filesIn(join(root, 'fuzz', 'regressions')), ...enabledKnown.flatMap((f) => filesIn(join(knownDir, f)))];
   if (regressions.length) {
     const r = spawnSync(binary, regressions, { cwd: root, env, encoding: 'utf8' });
     if (r.status !== 0) return fail('a saved regression fails', r.stdout + r.stderr);
@@ -79,7 +86,7 @@ function runNative(budget) {
   const r = spawnSync(
     binary,
     [`-max_total_time=${budget}`, '-max_len=80000', '-rss_limit_mb=2048', '-timeout=20', '-print_final_stats=1',
-      `-artifact_prefix=${outDir}/`, join(outDir, 'corpus'), join(root, 'fuzz', 'corpus')],
+      `-artifact_prefix=${outDir}/${name === 'receive_fuzzer' ? '' : 'send-'}`, ...corpora],
     { cwd: root, env, encoding: 'utf8', maxBuffer: 1 << 28 },
   );
   const output = r.stdout + r.stderr;
@@ -87,7 +94,7 @@ function runNative(budget) {
   if (r.status !== 0) return fail(`1 finding after ${stat('number_of_executed_units')} executions`, output);
   writeFileSync(log, output);
   const executions = stat('number_of_executed_units');
-  console.log(`fuzz: receive_fuzzer: ${executions} executions in ${budget} s (${stat('average_exec_per_sec')}/s), ` +
+  console.log(`fuzz: ${name}: ${executions} executions in ${budget} s (${stat('average_exec_per_sec')}/s), ` +
     `${regressions.length} regressions replayed, 0 findings`);
   return true;
 }
@@ -102,6 +109,11 @@ function runHandshake(budget) {
 
 const handshakeSeconds = target === 'all' ? Math.max(1, Math.round(seconds / 4)) : seconds;
 let ok = true;
-if (target === 'all' || target === 'native') ok = runNative(target === 'all' ? seconds - handshakeSeconds : seconds) && ok;
+if (target === 'all' || target === 'native') {
+  const nativeSeconds = target === 'all' ? seconds - handshakeSeconds : seconds;
+  const sendSeconds = Math.max(1, Math.round(nativeSeconds / 3));
+  ok = runNative(Math.max(1, nativeSeconds - sendSeconds)) && ok;
+  ok = runNative(sendSeconds, 'send_fuzzer') && ok;
+}
 if (target === 'all' || target === 'handshake') ok = runHandshake(handshakeSeconds) && ok;
 process.exit(ok ? 0 : 1);
