@@ -8,6 +8,7 @@
         "native/connection.cc",
         "native/deflate.cc",
         "native/session.cc",
+        "native/session_quiet.cc",
         "native/thread_buffers.cc",
         "native/socket_io.cc",
         "native/utf8.cc"

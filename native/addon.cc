@@ -132,6 +132,14 @@ Napi::Value TestFailGrowth(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Tests only: _testWslayContexts(quietTickMs?) → the wslay contexts this thread's sessions hold now; with a
+// number, the thread's quiet tick (AddonData::SetQuietTick) becomes that many milliseconds first.
+Napi::Value TestWslayContexts(const Napi::CallbackInfo& info) {
+  wslay_node::AddonData* data = info.Env().GetInstanceData<wslay_node::AddonData>();
+  if (info[0].IsNumber()) data->SetQuietTick(static_cast<uint64_t>(info[0].As<Napi::Number>().Uint32Value()));
+  return Napi::Number::New(info.Env(), static_cast<double>(data->buffers.wslay_contexts));
+}
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   using namespace wslay_node;
   env.SetInstanceData(new AddonData(env));
@@ -145,6 +153,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("setReceiveBudget", Napi::Function::New(env, SetReceiveBudget, "setReceiveBudget"));
   exports.Set("getReceiveBudget", Napi::Function::New(env, GetReceiveBudget, "getReceiveBudget"));
   exports.Set("_testFailGrowth", Napi::Function::New(env, TestFailGrowth, "_testFailGrowth"));
+  exports.Set("_testWslayContexts", Napi::Function::New(env, TestWslayContexts, "_testWslayContexts"));
   return exports;
 }
 

@@ -92,6 +92,8 @@ export interface NativeModule {
   getReceiveBudget(): [number, number];
   /** Test only: the n-th buffer growth of `kind` on this thread from now fails as if memory ran out. */
   _testFailGrowth(kind: 'message' | 'other', n: number): void;
+  /** Test only: the wslay contexts this thread's sessions hold now; with `quietTickMs`, the quiet tick is set first. */
+  _testWslayContexts(quietTickMs?: number): number;
   /** Gives the addon worker_threads.markAsUntransferable for its message slabs. */
   setSlabGuard(markAsUntransferable: (value: object) => void): void;
 }
