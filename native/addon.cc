@@ -92,6 +92,21 @@ Napi::Value SetSlabGuard(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setSharedCallback(slot, fn): see AddonData::shared_callbacks.
+Napi::Value SetSharedCallback(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsFunction()) {
+    Napi::TypeError::New(env, "setSharedCallback(slot, fn)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
+  wslay_node::AddonData* data = env.GetInstanceData<wslay_node::AddonData>();
+  if (slot < wslay_node::AddonData::kSharedSlots) {
+    data->shared_callbacks[slot] = Napi::Persistent(info[1].As<Napi::Function>());
+  }
+  return env.Undefined();
+}
+
 // _injectArgumentFailures(count): tests only, see AddonData::injected_argument_failures.
 Napi::Value InjectArgumentFailures(const Napi::CallbackInfo& info) {
   if (info[0].IsNumber()) {
@@ -146,6 +161,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeConnection", Connection::DefineClass(env));
   exports.Set("queueMsg", Napi::Function::New(env, Connection::QueueMsgByHandle, "queueMsg"));
   exports.Set("setSlabGuard", Napi::Function::New(env, SetSlabGuard, "setSlabGuard"));
+  exports.Set("setSharedCallback", Napi::Function::New(env, SetSharedCallback, "setSharedCallback"));
   exports.Set("dupSocketFd", Napi::Function::New(env, DupSocketFd, "dupSocketFd"));
   exports.Set("socketAddresses", Napi::Function::New(env, SocketAddresses, "socketAddresses"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));

@@ -40,6 +40,11 @@ class AddonData {
   // worker_threads.markAsUntransferable, set from JS at load: each slab is marked, so no postMessage transfer can
   // detach it while we still write into it (Node's own Buffer pool is marked the same way). Without it, no slab.
   Napi::FunctionReference mark_untransferable;
+  // Callbacks that are the same function on every connection of the thread (the JS class's deliverMessage and
+  // deliverClose), by Connection slot, set once at load (setSharedCallback): a connection given `true` for a slot
+  // calls this one and holds no reference of its own (a reference is ~100 bytes per connection).
+  static constexpr uint32_t kSharedSlots = 8;
+  Napi::FunctionReference shared_callbacks[kSharedSlots];
   // Tests only (the addon's _injectArgumentFailures): the next this many callbacks of the thread find one of their
   // arguments missing, as when memory for it runs out.
   uint32_t injected_argument_failures = 0;

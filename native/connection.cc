@@ -628,9 +628,23 @@ Napi::Value Connection::SetCallback(const Napi::CallbackInfo& info) {
   if (!info[0].IsNumber()) return env.Undefined();
   uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
   if (slot >= kSlotCount || closed_) return env.Undefined();
-  if (info[1].IsFunction()) callbacks_[slot] = Napi::Persistent(info[1].As<Napi::Function>());
-  else callbacks_[slot].Reset();
+  uint8_t bit = static_cast<uint8_t>(1u << slot);
+  shared_slots_ &= static_cast<uint8_t>(~bit);
+  if (info[1].IsFunction()) {
+    callbacks_[slot] = Napi::Persistent(info[1].As<Napi::Function>());
+  } else {
+    callbacks_[slot].Reset();
+    // true: the thread's shared function for this slot, when there is one
+    if (info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value() && slot < AddonData::kSharedSlots &&
+        !data_->shared_callbacks[slot].IsEmpty()) {
+      shared_slots_ |= bit;
+    }
+  }
   return env.Undefined();
+}
+
+const Napi::FunctionReference& Connection::Callback(Slot slot) const {
+  return (shared_slots_ >> slot) & 1 ? data_->shared_callbacks[slot] : callbacks_[slot];
 }
 
 Napi::Value Connection::Ref(const Napi::CallbackInfo& info) {
@@ -874,8 +888,11 @@ void Connection::DeliverHeldThenClose() {
   std::unique_ptr<CloseReport> report = std::move(close_report_);
   const CloseReport& r = *report;
   napi_env env = Env();
-  Napi::FunctionReference on_close = std::move(callbacks_[kOnClose]);
+  bool shared_close = (shared_slots_ >> kOnClose) & 1;
+  Napi::FunctionReference own_close = std::move(callbacks_[kOnClose]);
   for (auto& cb : callbacks_) cb.Reset();
+  shared_slots_ = 0;
+  const Napi::FunctionReference& on_close = shared_close ? data_->shared_callbacks[kOnClose] : own_close;
   if (on_close.IsEmpty() || js_failed_) return;
   // Plain N-API with checked results: this also runs while a worker is being terminated.
   napi_value info = nullptr, reason = nullptr;
@@ -903,6 +920,7 @@ void Connection::Abandon(bool say_going_away) {
   if (closed_ && close_report_) {  // ended, onClose waiting for held messages: no more JS at teardown
     close_report_.reset();
     for (auto& cb : callbacks_) cb.Reset();
+    shared_slots_ = 0;
     if (self_ref_) {
       self_ref_ = false;
       ObjectWrap::Unref();
@@ -918,6 +936,7 @@ void Connection::Abandon(bool say_going_away) {
   else session_->Close();
   waiters_.clear();
   for (auto& cb : callbacks_) cb.Reset();
+  shared_slots_ = 0;
   if (self_ref_) {
     self_ref_ = false;
     ObjectWrap::Unref();
@@ -929,7 +948,7 @@ void Connection::Abandon(bool say_going_away) {
 
 bool Connection::Wants(Event event) {
   switch (event) {
-    case kMessage: return !callbacks_[kOnMsgRecv].IsEmpty();
+    case kMessage: return !Callback(kOnMsgRecv).IsEmpty();
     case kFrameStart: return !callbacks_[kOnFrameRecvStart].IsEmpty();
     case kFrameChunk: return !callbacks_[kOnFrameRecvChunk].IsEmpty();
     case kFrameEnd: return !callbacks_[kOnFrameRecvEnd].IsEmpty();
@@ -949,7 +968,7 @@ void Connection::OnMessage(uint8_t rsv, uint8_t opcode, const uint8_t* data, siz
   // make per message.
   uint32_t meta = static_cast<uint32_t>(rsv) | static_cast<uint32_t>(opcode) << 3 | static_cast<uint32_t>(status) << 7;
   // No buffer for the message (no memory): fail with 1009, as for a message too big to hold.
-  CallJs(callbacks_[kOnMsgRecv], {array_buffer, MakeUint(env, offset), MakeUint(env, len), MakeUint(env, meta)}, 1009);
+  CallJs(Callback(kOnMsgRecv), {array_buffer, MakeUint(env, offset), MakeUint(env, len), MakeUint(env, meta)}, 1009);
 }
 
 void Connection::OnFrameStart(bool fin, uint8_t rsv, uint8_t opcode, uint64_t length) {

@@ -168,6 +168,8 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
     kOnMsgRecv, kOnClose, kGenmask, kOnFrameRecvStart, kOnFrameRecvChunk, kOnFrameRecvEnd, kOnDrain, kSlotCount
   };
   Napi::FunctionReference callbacks_[kSlotCount];
+  uint8_t shared_slots_ = 0;  // bit per slot: the thread's shared function (AddonData::shared_callbacks) instead
+  const Napi::FunctionReference& Callback(Slot slot) const;
   std::vector<Napi::FunctionReference> waiters_;  // wait(cb): all of them, in order
 };
 
