@@ -179,6 +179,10 @@ const closeWatchers = new WeakMap<WebSocketConnection, () => void>();
 /** @internal With `fd`: the connection duplicates it as it attaches and leaves the given one to its owner. */
 export const duplicateFd = Symbol('wslay.duplicateFd');
 
+/** @internal Set by handleUpgrade on options it has checked already (checkHandleUpgradeOptions): the constructor
+ *  does not check them a second time on every upgrade. */
+export const optionsChecked = Symbol('wslay.optionsChecked');
+
 /** @internal The error of a socket takeover that failed before the constructor returned (EMFILE): WebSocketServer
  *  counts such an upgrade as failed instead of emitting the connection. Its onClose(1006) still follows. */
 const takeoverFailures = new WeakMap<WebSocketConnection, Error>();
@@ -242,7 +246,8 @@ export class WebSocketConnection extends native.NativeConnection {
   extensions = '';
 
   constructor(options: WebSocketConnectionOptions) {
-    checkConnectionOptions(options);
+    const checked = (options as { [optionsChecked]?: boolean } | null | undefined)?.[optionsChecked] === true;
+    if (!checked) checkConnectionOptions(options);
     const { fd, socket, head } = options;
     if ((fd === undefined) === (socket === undefined)) throw new TypeError('pass exactly one of fd and socket');
     if (fd !== undefined && (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0)) {
