@@ -9,6 +9,7 @@
         "native/deflate.cc",
         "native/frame_writer.cc",
         "native/session.cc",
+        "native/session_quiet.cc",
         "native/thread_buffers.cc",
         "native/socket_io.cc",
         "native/utf8.cc"

@@ -19,6 +19,7 @@ const STREAM_MATRIX = [
   'test/peer-reset.test.ts',
   'test/head-bytes.test.ts',
   'test/lifetime.test.ts',
+  'test/quiet-context.test.ts',
   'test/conformance/server.test.ts',
 ];
 
@@ -30,6 +31,7 @@ const PLAIN_MATRIX = [
   'test/hostile-*.test.ts',
   'test/max-recv-size.test.ts',
   'test/nothing-lost.test.ts',
+  'test/quiet-context.test.ts',
 ];
 
 // The conformance suites over TLS (WSLAY_TEST_TLS=1): our server on https with the raw client on node:tls, our

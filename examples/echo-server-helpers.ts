@@ -41,7 +41,9 @@ const echo: HandleUpgradeOptions = {
 const open = new Set<WebSocketConnection>();
 
 server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-  const deflate = new URL(req.url ?? '/', 'http://localhost').searchParams.get('deflate') !== '0';
+  // ?deflate=0 turns permessage-deflate off (the query is parsed only when there is one).
+  const url = req.url ?? '/';
+  const deflate = !url.includes('?') || new URL(url, 'http://localhost').searchParams.get('deflate') !== '0';
   try {
     const connection = handleUpgrade(req, socket, head, { ...echo, perMessageDeflate: deflate });
     if (connection) open.add(connection);

@@ -2,7 +2,7 @@
 // close handling, limits and permessage-deflate (any window, either direction, with or without context takeover)
 // in the loop (native/session.cc on the system wslay). The host echoes what it receives (plainly or as a
 // fragmented message), and a script in the input interleaves the host's controls (pause, resume, queue, close,
-// shutdown) and the peer's behaviour (slow reads, EOF) with the input. Everything the session writes is parsed by a
+// shutdown, quiet ticks that free the wslay context) and the peer's behaviour (slow reads, EOF) with the input. Everything the session writes is parsed by a
 // frame decoder and checked against what the host queued (see the oracles below).
 //
 // Input:
@@ -381,7 +381,13 @@ void Apply(uint8_t op, Session& session, FuzzHost& host, Peer& peer, bool* skip_
   const uint8_t arg = op & 15;
   std::string body;
   switch (op >> 4) {
-    case 0: break;
+    case 0:
+      // The host's quiet ticks: a second one with no step between frees a quiet session's wslay context.
+      if (arg & 1) {
+        session.ReleaseIfQuiet();
+        session.ReleaseIfQuiet();
+      }
+      break;
     case 1:
       session.SetReadPaused(true);
       host.read_paused = true;

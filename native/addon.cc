@@ -92,6 +92,21 @@ Napi::Value SetSlabGuard(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setSharedCallback(slot, fn): see AddonData::shared_callbacks.
+Napi::Value SetSharedCallback(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsFunction()) {
+    Napi::TypeError::New(env, "setSharedCallback(slot, fn)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
+  wslay_node::AddonData* data = env.GetInstanceData<wslay_node::AddonData>();
+  if (slot < wslay_node::AddonData::kSharedSlots) {
+    data->shared_callbacks[slot] = Napi::Persistent(info[1].As<Napi::Function>());
+  }
+  return env.Undefined();
+}
+
 // _injectArgumentFailures(count): tests only, see AddonData::injected_argument_failures.
 Napi::Value InjectArgumentFailures(const Napi::CallbackInfo& info) {
   if (info[0].IsNumber()) {
@@ -157,6 +172,14 @@ bool SetDeliveryInfo(napi_env env, napi_value exports, wslay_node::AddonData* da
          napi_set_named_property(env, exports, "deliveryInfo", array) == napi_ok;
 }
 
+// Tests only: _testWslayContexts(quietTickMs?) → the wslay contexts this thread's sessions hold now; with a
+// number, the thread's quiet tick (AddonData::SetQuietTick) becomes that many milliseconds first.
+Napi::Value TestWslayContexts(const Napi::CallbackInfo& info) {
+  wslay_node::AddonData* data = info.Env().GetInstanceData<wslay_node::AddonData>();
+  if (info[0].IsNumber()) data->SetQuietTick(static_cast<uint64_t>(info[0].As<Napi::Number>().Uint32Value()));
+  return Napi::Number::New(info.Env(), static_cast<double>(data->buffers.wslay_contexts));
+}
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   using namespace wslay_node;
   AddonData* data = new AddonData(env);
@@ -168,6 +191,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
     return exports;  // the pending exception fails the require()
   }
   exports.Set("setSlabGuard", Napi::Function::New(env, SetSlabGuard, "setSlabGuard"));
+  exports.Set("setSharedCallback", Napi::Function::New(env, SetSharedCallback, "setSharedCallback"));
   exports.Set("dupSocketFd", Napi::Function::New(env, DupSocketFd, "dupSocketFd"));
   exports.Set("socketAddresses", Napi::Function::New(env, SocketAddresses, "socketAddresses"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
@@ -175,6 +199,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("setReceiveBudget", Napi::Function::New(env, SetReceiveBudget, "setReceiveBudget"));
   exports.Set("getReceiveBudget", Napi::Function::New(env, GetReceiveBudget, "getReceiveBudget"));
   exports.Set("_testFailGrowth", Napi::Function::New(env, TestFailGrowth, "_testFailGrowth"));
+  exports.Set("_testWslayContexts", Napi::Function::New(env, TestWslayContexts, "_testWslayContexts"));
   return exports;
 }
 

@@ -28,6 +28,7 @@ AddonData::~AddonData() {
     idle_.Reset();
     timer_.Reset();
     flush_.Reset();
+    quiet_timer_.Reset();
   }
 }
 
@@ -40,6 +41,7 @@ void AddonData::OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
   self->idle_.Reset();
   self->timer_.Reset();
   self->flush_.Reset();
+  self->quiet_timer_.Reset();
   if (open_uv_handles == 0) {
     napi_remove_async_cleanup_hook(handle);
   } else {
@@ -98,9 +100,11 @@ uint32_t AddonData::Register(Connection* connection) {
     uint32_t id = free_ids_.back();
     free_ids_.pop_back();
     by_id_[id] = connection;
+    StartQuietTicks();
     return id;
   }
   by_id_.push_back(connection);
+  StartQuietTicks();
   return static_cast<uint32_t>(by_id_.size() - 1);
 }
 
@@ -235,6 +239,40 @@ void AddonData::OnTimer(uv_timer_t* timer) {
     if (Connection* c = self->Find(e.id)) c->OnTimer(e.seq, now);
   }
   self->ArmTimer();
+}
+
+}  // namespace wslay_node
+
+namespace wslay_node {
+
+void AddonData::StartQuietTicks() {
+  if (cleanup_hook_ == nullptr) return;  // the environment is going away
+  if (!quiet_timer_) {
+    if (quiet_timer_.Init([&](uv_timer_t* t) { return uv_timer_init(loop_, t); }) != 0) return;
+    quiet_timer_.get()->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(quiet_timer_.get()));  // connections keep the process alive, not this
+  }
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(quiet_timer_.get()))) {
+    uv_timer_start(quiet_timer_.get(), OnQuietTick, quiet_tick_ms_, quiet_tick_ms_);
+  }
+}
+
+void AddonData::SetQuietTick(uint64_t ms) {
+  quiet_tick_ms_ = ms > 0 ? ms : kQuietTickMs;
+  if (quiet_timer_) uv_timer_stop(quiet_timer_.get());
+  StartQuietTicks();
+}
+
+void AddonData::OnQuietTick(uv_timer_t* timer) {
+  AddonData* self = static_cast<AddonData*>(timer->data);
+  if (self->by_id_.size() == self->free_ids_.size()) {  // no connections left: no ticks until the next one
+    uv_timer_stop(timer);
+    return;
+  }
+  // Not a JS call, not inside any session: nothing is registered or unregistered while this runs.
+  for (Connection* c : self->by_id_) {
+    if (c != nullptr) c->ReleaseIfQuiet();
+  }
 }
 
 }  // namespace wslay_node

@@ -59,6 +59,11 @@ class AddonData {
   // worker_threads.markAsUntransferable, set from JS at load: each slab is marked, so no postMessage transfer can
   // detach it while we still write into it (Node's own Buffer pool is marked the same way). Without it, no slab.
   Napi::FunctionReference mark_untransferable;
+  // Callbacks that are the same function on every connection of the thread (the JS class's deliverMessage and
+  // deliverClose), by Connection slot, set once at load (setSharedCallback): a connection given `true` for a slot
+  // calls this one and holds no reference of its own (a reference is ~100 bytes per connection).
+  static constexpr uint32_t kSharedSlots = 8;
+  Napi::FunctionReference shared_callbacks[kSharedSlots];
   // Tests only (the addon's _injectArgumentFailures): the next this many callbacks of the thread find one of their
   // arguments missing, as when memory for it runs out.
   uint32_t injected_argument_failures = 0;
@@ -78,11 +83,18 @@ class AddonData {
   uint64_t ScheduleTimer(uint32_t id, uint64_t due);
   size_t timer_entries() const { return timers_.size(); }
 
+  // Every quiet_tick_ms the thread's open connections are offered Session::ReleaseIfQuiet(): one that was quiet for
+  // a whole tick gives its wslay context back. One unref'd timer, running while the thread has connections.
+  static constexpr uint64_t kQuietTickMs = 1000;
+  void SetQuietTick(uint64_t ms);  // tests: a shorter tick
+
  private:
   static void OnIdle(uv_idle_t* idle);
   static void OnPrepare(uv_prepare_t* prepare);
   static void OnTimer(uv_timer_t* timer);
   void ArmTimer();
+  void StartQuietTicks();
+  static void OnQuietTick(uv_timer_t* timer);
   static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg);
   static void OnAllHandlesClosed();
   // Connections still open when their thread ends: peers get a close frame (1011) where one can be written.
@@ -104,6 +116,8 @@ class AddonData {
   UvHandle<uv_timer_t> timer_;
   uint64_t timer_armed_for_ = 0;  // the deadline timer_ is armed for; 0 = not armed
   uint64_t next_timer_seq_ = 1;
+  UvHandle<uv_timer_t> quiet_timer_;
+  uint64_t quiet_tick_ms_ = kQuietTickMs;
   std::vector<Connection*> by_id_;
   std::vector<uint32_t> free_ids_;
   napi_ref slab_ = nullptr;

@@ -672,10 +672,24 @@ Napi::Value Connection::SetCallback(const Napi::CallbackInfo& info) {
   if (!info[0].IsNumber()) return env.Undefined();
   uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
   if (slot >= kSlotCount || closed_) return env.Undefined();
-  if (info[1].IsFunction()) callbacks_[slot] = Napi::Persistent(info[1].As<Napi::Function>());
-  else callbacks_[slot].Reset();
+  uint8_t bit = static_cast<uint8_t>(1u << slot);
+  shared_slots_ &= static_cast<uint8_t>(~bit);
+  if (info[1].IsFunction()) {
+    callbacks_[slot] = Napi::Persistent(info[1].As<Napi::Function>());
+  } else {
+    callbacks_[slot].Reset();
+    // true: the thread's shared function for this slot, when there is one
+    if (info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value() && slot < AddonData::kSharedSlots &&
+        !data_->shared_callbacks[slot].IsEmpty()) {
+      shared_slots_ |= bit;
+    }
+  }
   if (slot == kOnMsgRecv) event_deliver_ = nullptr;
   return env.Undefined();
+}
+
+const Napi::FunctionReference& Connection::Callback(Slot slot) const {
+  return (shared_slots_ >> slot) & 1 ? data_->shared_callbacks[slot] : callbacks_[slot];
 }
 
 Napi::Value Connection::Ref(const Napi::CallbackInfo& info) {
@@ -944,8 +958,11 @@ void Connection::DeliverHeldThenClose() {
   std::unique_ptr<CloseReport> report = std::move(close_report_);
   const CloseReport& r = *report;
   napi_env env = Env();
-  Napi::FunctionReference on_close = std::move(callbacks_[kOnClose]);
+  bool shared_close = (shared_slots_ >> kOnClose) & 1;
+  Napi::FunctionReference own_close = std::move(callbacks_[kOnClose]);
   for (auto& cb : callbacks_) cb.Reset();
+  shared_slots_ = 0;
+  const Napi::FunctionReference& on_close = shared_close ? data_->shared_callbacks[kOnClose] : own_close;
   if (on_close.IsEmpty() || js_failed_) return;
   // Plain N-API with checked results: this also runs while a worker is being terminated.
   napi_value info = nullptr, reason = nullptr;
@@ -973,6 +990,7 @@ void Connection::Abandon(bool say_going_away) {
   if (closed_ && close_report_) {  // ended, onClose waiting for held messages: no more JS at teardown
     close_report_.reset();
     for (auto& cb : callbacks_) cb.Reset();
+    shared_slots_ = 0;
     if (self_ref_) {
       self_ref_ = false;
       ObjectWrap::Unref();
@@ -988,6 +1006,7 @@ void Connection::Abandon(bool say_going_away) {
   else session_->Close();
   waiters_.clear();
   for (auto& cb : callbacks_) cb.Reset();
+  shared_slots_ = 0;
   if (self_ref_) {
     self_ref_ = false;
     ObjectWrap::Unref();
@@ -999,7 +1018,7 @@ void Connection::Abandon(bool say_going_away) {
 
 bool Connection::Wants(Event event) {
   switch (event) {
-    case kMessage: return !callbacks_[kOnMsgRecv].IsEmpty();
+    case kMessage: return !Callback(kOnMsgRecv).IsEmpty();
     case kFrameStart: return !callbacks_[kOnFrameRecvStart].IsEmpty();
     case kFrameChunk: return !callbacks_[kOnFrameRecvChunk].IsEmpty();
     case kFrameEnd: return !callbacks_[kOnFrameRecvEnd].IsEmpty();
@@ -1011,7 +1030,7 @@ bool Connection::Wants(Event event) {
 // instead of one per message (a malloc and a free each). An event delivers at most what its reads held
 // (kMaxReadsPerStep reads in session.cc), and a message adds one or two handles, so the scope stays small.
 void Connection::OnMessage(uint8_t rsv, uint8_t opcode, const uint8_t* data, size_t len, uint16_t status) {
-  const Napi::FunctionReference& deliver = callbacks_[kOnMsgRecv];
+  const Napi::FunctionReference& deliver = Callback(kOnMsgRecv);
   if (deliver.IsEmpty() || js_failed_) return;
   napi_env env = Env();
   AddonData::SlabCache no_cache;

@@ -43,6 +43,10 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   // The thread's timer list (AddonData::ScheduleTimer) reached this connection's entry `seq`: idleTimeout,
   // automatic pings and maxLifetime are checked, then the next entry is scheduled.
   void OnTimer(uint64_t seq, uint64_t now);
+  // The thread's quiet tick (AddonData): a quiet session frees its wslay context until it is needed again.
+  void ReleaseIfQuiet() {
+    if (!closed_ && depth_ == 0) session_->ReleaseIfQuiet();
+  }
 
   // SessionHost
   bool Wants(Event event) override;
@@ -178,6 +182,8 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
     kOnMsgRecv, kOnClose, kGenmask, kOnFrameRecvStart, kOnFrameRecvChunk, kOnFrameRecvEnd, kOnDrain, kSlotCount
   };
   Napi::FunctionReference callbacks_[kSlotCount];
+  uint8_t shared_slots_ = 0;  // bit per slot: the thread's shared function (AddonData::shared_callbacks) instead
+  const Napi::FunctionReference& Callback(Slot slot) const;
   std::vector<Napi::FunctionReference> waiters_;  // wait(cb): all of them, in order
 };
 

@@ -36,6 +36,9 @@ class FrameCursor {
     }
   }
 
+  // Between frames: no header or payload is partly through.
+  bool AtBoundary() const { return header_len_ == 0 && payload_left_ == 0; }
+
   // Of the `len` bytes at `p`, how many to hand on: all of them, or the bytes before a control frame that does not
   // end within them (its header and payload are then not consumed). 0 means a control frame starts at `p` and is
   // not complete: wait for more. With `may_cut` false all `len` bytes are taken whatever they end in.

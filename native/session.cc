@@ -114,26 +114,39 @@ Session::Session(const SessionConfig& config, ThreadBuffers* buffers, SessionHos
       host_(host),
       allowed_rsv_(config.deflate ? WSLAY_RSV1_BIT : (config.allowed_rsv & WSLAY_RSV1_BIT)),
       message_(buffers, this) {
-  int r = config.server ? wslay_event_context_server_init(&ctx_, &kCallbacks, this)
-                        : wslay_event_context_client_init(&ctx_, &kCallbacks, this);
-  if (r != 0) {
-    ctx_ = nullptr;
-    return;
-  }
-  // Always without wslay's buffering, which keeps every fragment as its own allocations: we assemble data
-  // messages ourselves, in one buffer (message_). wslay still checks headers, masking, opcodes, fragmentation and
-  // plain text's UTF-8 (incrementally), buffers control frames, and checks each frame's declared length against
-  // this limit (per frame; the per-message limit is ours).
-  wslay_event_config_set_no_buffering(ctx_, 1);
-  wslay_event_config_set_max_recv_msg_length(ctx_, config.max_recv_size);
-  wslay_event_config_set_allowed_rsv_bits(ctx_, config.allowed_rsv);
+  // No wslay context yet (dormant_): the first byte in or message out makes one (CreateContext).
   if (config.deflate) {
     // A window of 8 bits is legal to negotiate but zlib cannot compress with it: we then send plain messages
     // (RFC 7692 lets every message choose) and only inflate.
     if (config.deflate_params.compressWindowBits > 8) compressor_.reset(new MessageCompressor(config.deflate_params));
     decompressor_.reset(new MessageDecompressor(config.deflate_params));
-    wslay_event_config_set_allowed_rsv_bits(ctx_, WSLAY_RSV1_BIT);  // RSV1 marks compressed messages
   }
+}
+
+bool Session::CreateContext() {
+  int r = config_.server ? wslay_event_context_server_init(&ctx_, &kCallbacks, this)
+                         : wslay_event_context_client_init(&ctx_, &kCallbacks, this);
+  if (r != 0) {
+    ctx_ = nullptr;
+    return false;
+  }
+  ++buffers_->wslay_contexts;
+  // Always without wslay's buffering, which keeps every fragment as its own allocations: we assemble data
+  // messages ourselves, in one buffer (message_). wslay still checks headers, masking, opcodes, fragmentation and
+  // plain text's UTF-8 (incrementally), buffers control frames, and checks each frame's declared length against
+  // this limit (per frame; the per-message limit is ours).
+  wslay_event_config_set_no_buffering(ctx_, 1);
+  wslay_event_config_set_max_recv_msg_length(ctx_, config_.max_recv_size);
+  // With permessage-deflate, RSV1 marks compressed messages.
+  wslay_event_config_set_allowed_rsv_bits(ctx_, config_.deflate ? WSLAY_RSV1_BIT : config_.allowed_rsv);
+  return true;
+}
+
+void Session::FreeContext() {
+  if (ctx_ == nullptr) return;
+  wslay_event_context_free(ctx_);
+  ctx_ = nullptr;
+  --buffers_->wslay_contexts;
 }
 
 Session::~Session() { Close(); }
@@ -155,10 +168,8 @@ void Session::Close() {
     }
   }
   transport_.reset();
-  if (ctx_ != nullptr) {
-    wslay_event_context_free(ctx_);
-    ctx_ = nullptr;
-  }
+  FreeContext();
+  dormant_ = false;
   for (FragmentSource& s : sources_) host_->ReleaseFragment(s.token);
   sources_.clear();
   lazy_compressed_pending_ = 0;
@@ -171,7 +182,7 @@ void Session::Close() {
 }
 
 void Session::SayGoingAway(uint16_t code) {
-  if (ctx_ != nullptr && transport_ && !fatal_) FailRaw(code);
+  if (transport_ && !fatal_ && Wake()) FailRaw(code);
   Close();
 }
 
@@ -192,11 +203,11 @@ void Session::SetWritePaused(bool paused) {
 
 void Session::ShutdownRead() {
   read_shut_ = true;
-  if (ctx_) wslay_event_shutdown_read(ctx_);
+  if (Wake()) wslay_event_shutdown_read(ctx_);
 }
 
 void Session::ShutdownWrite() {
-  if (ctx_) wslay_event_shutdown_write(ctx_);
+  if (Wake()) wslay_event_shutdown_write(ctx_);
 }
 
 void Session::SetIoError(int error) {
@@ -206,6 +217,7 @@ void Session::SetIoError(int error) {
 
 QueueResult Session::Queue(uint8_t opcode, const uint8_t* data, size_t len, uint8_t rsv) {
   if (close_requested_) return QueueResult::kClosing;
+  if (!Wake()) return QueueResult::kNoMemory;
   if (config_.deflate && (rsv & WSLAY_RSV1_BIT)) return QueueResult::kInvalidRsv;  // RSV1 is the negotiated deflate's
   if (config_.max_backpressure != 0 && !wslay_is_ctrl_frame(opcode) &&
       BufferedAmount() + len > config_.max_backpressure) {
@@ -356,6 +368,7 @@ void Session::FlushOutput() {
 
 QueueResult Session::QueueFragmented(void* token, uint8_t opcode, uint8_t rsv) {
   if (close_requested_) return QueueResult::kClosing;
+  if (!Wake()) return QueueResult::kNoMemory;
   if (config_.deflate && (rsv & WSLAY_RSV1_BIT)) return QueueResult::kInvalidRsv;
   sources_.emplace_back();
   FragmentSource& source = sources_.back();
@@ -387,6 +400,7 @@ bool Session::RequestClose(uint16_t code, const std::string& reason) {
   close_requested_ = true;
   close_code_ = code;
   close_reason_ = reason;
+  Wake();  // the close frame goes through wslay (no memory: the session ends instead)
   return true;
 }
 
@@ -394,11 +408,11 @@ bool Session::RequestClose(uint16_t code, const std::string& reason) {
 // State
 
 bool Session::IsOver() const {
-  if (ctx_ == nullptr) return true;
+  if (ctx_ == nullptr && !dormant_) return true;
   if (terminated_) return true;
   if (AwaitingCloseReply()) return false;
   if (fatal_ || eof_ || io_error_ != 0 || timed_out_) return true;
-  if (!transport_) return false;  // not attached yet
+  if (!transport_ || dormant_) return false;  // not attached yet, or quiet
   return !wslay_event_want_read(ctx_) && !wslay_event_want_write(ctx_) && !HasUnsentBytes();
 }
 
@@ -410,7 +424,8 @@ bool Session::IsClosing() const {
 }
 
 int Session::WantedEvents() const {
-  if (ctx_ == nullptr || !transport_) return 0;
+  if (!transport_ || (ctx_ == nullptr && !dormant_)) return 0;
+  if (dormant_) return fatal_ || ReadBlocked() ? 0 : kReadable;  // a quiet session waits for its next byte
   if (AwaitingCloseReply()) return kReadable | (HasUnsentBytes() ? kWritable : 0);
   if (fatal_) return 0;
   int events = 0;
@@ -423,6 +438,7 @@ int Session::WantedEvents() const {
 }
 
 bool Session::HasPendingInput() const {
+  if (dormant_) return !fatal_ && !ReadBlocked() && kept_offset_ < kept_input_.size();  // the upgrade's head
   if (ctx_ == nullptr) return false;
   if (AwaitingCloseReply()) return kept_offset_ < kept_input_.size();  // skipped without readiness from the fd
   if (fatal_) return false;
@@ -431,7 +447,7 @@ bool Session::HasPendingInput() const {
 }
 
 bool Session::SendQueueEmpty() const {
-  return ctx_ != nullptr && wslay_event_get_queued_msg_count(ctx_) == 0 && !HasUnsentBytes() &&
+  return (ctx_ != nullptr ? wslay_event_get_queued_msg_count(ctx_) == 0 : dormant_) && !HasUnsentBytes() &&
          (!transport_ || transport_->Pending() == 0);
 }
 
@@ -484,7 +500,9 @@ CloseReport Session::Report() const {
 // The event cycle
 
 void Session::Step(bool readable, bool writable) {
+  if (dormant_ && !fatal_ && !terminated_ && (readable || kept_offset_ < kept_input_.size())) Wake();
   if (ctx_ == nullptr || !transport_) return;
+  active_ = true;
   if (writable) write_blocked_ = false;
   if (AwaitingCloseReply()) {
     ReadCloseReply(readable);

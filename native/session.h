@@ -102,7 +102,13 @@ class Session : private BudgetHolder {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  bool ok() const { return ctx_ != nullptr; }
+  // Alive: with a wslay context, or dormant (see ReleaseIfQuiet) and given a new one when needed.
+  bool ok() const { return ctx_ != nullptr || dormant_; }
+  // The host's periodic tick. The wslay context (two fixed 4 KiB buffers) is allocated only while something is in
+  // flight: a session that did nothing since the last tick and is quiet (Quiet()) frees it here and becomes
+  // dormant; the next byte in or message out creates a new one, configured as the first. Sessions start dormant.
+  // Returns true if the context was freed.
+  bool ReleaseIfQuiet();
   // The transport (an fd already non-blocking, or a stream) and bytes read past the handshake, fed to wslay first.
   void Attach(std::unique_ptr<Transport> transport, const uint8_t* head, size_t head_len);
   bool attached() const { return transport_ != nullptr; }
@@ -153,7 +159,7 @@ class Session : private BudgetHolder {
   // The host could not deliver an event (no memory for a callback argument): fail the connection with `code`, as
   // our own checks do (a close frame after what was queued, no more reading). Also from inside an event.
   void FailByHost(uint16_t code) {
-    if (ctx_ != nullptr && !fatal_) Fail(code);
+    if (!fatal_ && Wake()) Fail(code);
   }
 
   // State after Step().
@@ -206,6 +212,14 @@ class Session : private BudgetHolder {
     std::vector<uint8_t> data;
   };
 
+  // The wslay context's life (session_quiet.cc): CreateContext makes and configures one; Wake gives a dormant
+  // session a new one (false if it is closed, or no memory: then it ends with ENOMEM); Quiet says whether the
+  // context holds nothing that matters: no partial frame or message, nothing queued or half-sent, no close.
+  bool CreateContext();
+  void FreeContext();
+  bool Wake();
+  bool Quiet() const;
+
   void ReadPhase();
   void SendPhase();
   void SendFromRecv();
@@ -257,6 +271,8 @@ class Session : private BudgetHolder {
   ThreadBuffers* buffers_;
   SessionHost* host_;
   wslay_event_context_ptr ctx_ = nullptr;
+  bool dormant_ = true;   // no context now (a quiet session, or none needed yet); not closed
+  bool active_ = false;   // stepped or queued to since the last ReleaseIfQuiet tick
   std::unique_ptr<Transport> transport_;
 
   // Step() bookkeeping

@@ -68,6 +68,8 @@ class ThreadBuffers {
   bool NextMask(uint8_t* out, size_t len);
 
   ReceiveBudget receive_budget;
+  // wslay contexts the thread's sessions hold now (dormant sessions hold none): for tests and memory accounting.
+  size_t wslay_contexts = 0;
   // What one chunk of a compressed message inflates to, before it is delivered or appended to the message.
   std::vector<uint8_t> inflated;
 

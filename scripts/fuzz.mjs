@@ -25,8 +25,8 @@ const arg = (name, fallback) => {
 const seconds = Number(arg('--seconds', 60));
 const target = arg('--target', 'all');
 const outDir = join(root, 'build', 'fuzz');
-const nativeSources = ['native/session.cc', 'native/deflate.cc', 'native/utf8.cc', 'native/frame_writer.cc',
-  'native/socket_io.cc', 'native/thread_buffers.cc'];
+const nativeSources = ['native/session.cc', 'native/session_quiet.cc', 'native/deflate.cc', 'native/utf8.cc',
+  'native/frame_writer.cc', 'native/socket_io.cc', 'native/thread_buffers.cc'];
 const headers = ['native/session.h', 'native/frame_writer.h', 'native/message_buffer.h', 'native/frame_cursor.h', 'native/deflate.h', 'native/utf8.h', 'native/socket_io.h', 'native/thread_buffers.h',
   'native/transport.h'];
 mkdirSync(join(outDir, 'corpus'), { recursive: true });

@@ -212,6 +212,10 @@ const closeWatchers = new WeakMap<WebSocketConnection, () => void>();
 /** @internal With `fd`: the connection duplicates it as it attaches and leaves the given one to its owner. */
 export const duplicateFd = Symbol('wslay.duplicateFd');
 
+/** @internal Set by handleUpgrade on options it has checked already (checkHandleUpgradeOptions): the constructor
+ *  does not check them a second time on every upgrade. */
+export const optionsChecked = Symbol('wslay.optionsChecked');
+
 /** @internal The error of a socket takeover that failed before the constructor returned (EMFILE): WebSocketServer
  *  counts such an upgrade as failed instead of emitting the connection. Its onClose(1006) still follows. */
 const takeoverFailures = new WeakMap<WebSocketConnection, Error>();
@@ -275,7 +279,8 @@ export class WebSocketConnection extends native.NativeConnection {
   extensions = '';
 
   constructor(options: WebSocketConnectionOptions) {
-    checkConnectionOptions(options);
+    const checked = (options as { [optionsChecked]?: boolean } | null | undefined)?.[optionsChecked] === true;
+    if (!checked) checkConnectionOptions(options);
     const { fd, socket, head } = options;
     if ((fd === undefined) === (socket === undefined)) throw new TypeError('pass exactly one of fd and socket');
     if (fd !== undefined && (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0)) {
@@ -308,7 +313,7 @@ export class WebSocketConnection extends native.NativeConnection {
     });
     this.#handle = this._handle();
     this.#buffering = options.buffering ?? true;
-    this._setCallback(CallbackSlot.onClose, WebSocketConnection.#deliverClose);
+    this._setCallback(CallbackSlot.onClose, true); // #deliverClose, shared by the thread's connections
     this.#remote = addressesOf(fd, socket as net.Socket | undefined);
     this.onMsgRecv = options.onMsgRecv;
     this.onPing = options.onPing;
@@ -358,7 +363,7 @@ export class WebSocketConnection extends native.NativeConnection {
   set onMsgRecv(fn: OnMsgRecv | undefined) {
     checkCallback('onMsgRecv', fn);
     this.#onMsgRecv = fn ?? undefined;
-    this._setCallback(CallbackSlot.onMsgRecv, this.#onMsgRecv ? WebSocketConnection.#deliverMessage : undefined);
+    this._setCallback(CallbackSlot.onMsgRecv, this.#onMsgRecv ? true : undefined); // true: #deliverMessage
     this.#updateReader();
   }
 
@@ -421,6 +426,13 @@ export class WebSocketConnection extends native.NativeConnection {
   // native/addon_data.h), so a Buffer view is made here instead of an ArrayBuffer per message in C++; large ones
   // as their own Buffer. Offset, length and meta come in deliveryInfo (no numbers made per message), read before
   // any user code runs. `meta` packs rsv (bits 0-2), the opcode (bits 3-6) and the status code (bits 7-22).
+  static {
+    // The native side keeps one reference per thread to each of these, not one per connection (_setCallback(slot,
+    // true) selects it): about 200 bytes less per connection.
+    native.setSharedCallback(CallbackSlot.onMsgRecv, WebSocketConnection.#deliverMessage);
+    native.setSharedCallback(CallbackSlot.onClose, WebSocketConnection.#deliverClose);
+  }
+
   static #deliverMessage(this: WebSocketConnection, bytes: ArrayBuffer | Buffer): void {
     const offset = deliveryInfo[0];
     const meta = deliveryInfo[2];

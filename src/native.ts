@@ -27,7 +27,8 @@ export declare class NativeConnection {
   _close(code: number | undefined, reason: Uint8Array | undefined): void;
   _setFlow(read: boolean | undefined, write: boolean | undefined): void;
   _shutdown(read: boolean, write: boolean): void;
-  _setCallback(slot: number, fn: ((...args: any[]) => unknown) | undefined): void;
+  /** `true`: the thread's shared function for the slot (setSharedCallback). */
+  _setCallback(slot: number, fn: ((...args: any[]) => unknown) | true | undefined): void;
   /** silent: the constructor failed (no onClose). Otherwise onClose(1006), with `errno` when given. */
   _abort(silent: boolean, errno?: number): void;
   /** Ends now: no closing handshake, the queue dropped, the fd closed; onClose(1006) on a later turn. */
@@ -89,6 +90,8 @@ export interface NativeModule {
   socketAddresses(fd: number): [string, number, 'IPv4' | 'IPv6', string, number] | undefined;
   /** Closes an fd; true on success. */
   closeFd(fd: number): boolean;
+  /** The function a connection's `slot` calls when it is set to `true`: one reference per thread, not one each. */
+  setSharedCallback(slot: number, fn: (...args: any[]) => unknown): void;
   /** Tests only: the next `count` callbacks on this thread find an argument missing, as when memory runs out. */
   _injectArgumentFailures(count: number): void;
   /** The calling thread's budget for bytes held in incomplete received messages (native/thread_buffers.h). */
@@ -97,6 +100,8 @@ export interface NativeModule {
   getReceiveBudget(): [number, number];
   /** Test only: the n-th buffer growth of `kind` on this thread from now fails as if memory ran out. */
   _testFailGrowth(kind: 'message' | 'other', n: number): void;
+  /** Test only: the wslay contexts this thread's sessions hold now; with `quietTickMs`, the quiet tick is set first. */
+  _testWslayContexts(quietTickMs?: number): number;
   /** Gives the addon worker_threads.markAsUntransferable for its message slabs. */
   setSlabGuard(markAsUntransferable: (value: object) => void): void;
 }

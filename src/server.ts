@@ -4,7 +4,12 @@ import { EventEmitter } from 'node:events';
 import type * as http from 'node:http';
 import type * as stream from 'node:stream';
 
-import { takeoverFailure, WebSocketConnection } from './connection.js';
+import {
+  optionsChecked,
+  takeoverFailure,
+  WebSocketConnection,
+  type WebSocketConnectionOptions,
+} from './connection.js';
 import { buildUpgradeResponse, type ExtraHeaders, formatHttpResponse, validateUpgradeRequest } from './handshake.js';
 import {
   checkHandleUpgradeOptions,
@@ -154,7 +159,8 @@ export function handleUpgrade(
     head,
     type: 'server',
     perMessageDeflate: agreed.deflate,
-  });
+    [optionsChecked]: true,
+  } as WebSocketConnectionOptions);
   connection.protocol = agreed.protocol ?? '';
   connection.extensions = agreed.deflate ? 'permessage-deflate' : '';
   return connection;
