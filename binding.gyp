@@ -7,6 +7,8 @@
         "native/addon_data.cc",
         "native/connection.cc",
         "native/deflate.cc",
+        "native/pubsub.cc",
+        "native/pubsub_js.cc",
         "native/session.cc",
         "native/thread_buffers.cc",
         "native/socket_io.cc",

@@ -22,6 +22,7 @@
 namespace wslay_node {
 
 class AddonData;
+struct PublishedFrame;
 
 class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
  public:
@@ -52,6 +53,13 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   void ReleaseFragment(void* token) override;
   bool CanDeliver() override { return !js_failed_; }
   void Wake() override;
+
+  // pub/sub (defined in pubsub.cc): queues a published message unless the connection is closing or over its
+  // backpressure limit; then it misses the message (droppedMessages) or, with closeOnBackpressureLimit, is closed.
+  // Runs no JS. True if queued.
+  bool QueuePublished(const PublishedFrame& frame);
+  uint64_t dropped_messages() const { return dropped_messages_; }
+  bool ended() const { return closed_; }
 
   // queueMsg(handle, data, opcode, rsv): the hot path, called with the number from _handle() instead of as a
   // method, which saves napi_unwrap (about a tenth of a small message's cost).
@@ -146,6 +154,8 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   // onDrain: bufferedAmount went above drain_threshold_ and has not fallen back to it yet.
   uint64_t drain_threshold_ = 0;
   bool above_drain_ = false;
+  uint64_t dropped_messages_ = 0;            // published messages missed over the backpressure limit
+  bool close_on_backpressure_limit_ = false;  // closeOnBackpressureLimit: close (1008) instead of dropping
   napi_async_context async_context_ = nullptr;
   napi_callback_scope callback_scope_ = nullptr;  // opened at the first JS call of a Process()
   int depth_ = 0;            // > 0 inside Process()

@@ -109,6 +109,15 @@ class Session : private BudgetHolder {
 
   QueueResult Queue(uint8_t opcode, const uint8_t* data, size_t len, uint8_t rsv);
   QueueResult QueueFragmented(void* token, uint8_t opcode, uint8_t rsv);
+  // A published message (pubsub.cc). `deflated`: the bytes are already compressed for this session by the thread's
+  // shared compressor (SharesCompressor()), sent with RSV1; otherwise compressed here as Queue does, if `compress`.
+  QueueResult QueuePublished(uint8_t opcode, const uint8_t* data, size_t len, bool compress, bool deflated);
+  // Compresses without context takeover (each message alone), so a message deflated once for every such subscriber
+  // with the same parameters is what this session's own compressor would send.
+  bool SharesCompressor() const {
+    return compressor_ && config_.deflate_params.compressNoContextTakeover && !config_.plain_wslay;
+  }
+  const SessionConfig& config() const { return config_; }
   // Queues a close frame once everything queued before it is written. Returns false if close was already asked.
   bool RequestClose(uint16_t code, const std::string& reason);
   void SetReadPaused(bool paused);

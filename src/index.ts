@@ -43,4 +43,6 @@ export type { NegotiatedDeflate, PerMessageDeflateOptions } from './permessage-d
 export { adoptSocket, detachSocket, isSocketHandoffMessage, SocketHandoff, upgradeForHandoff } from './handoff.js';
 export type { AdoptOptions, HandoffDetails, HandoffRequestInfo, SocketHandoffMessage, UpgradeHandoffOptions } from './handoff.js';
 export { WorkerPool } from './worker-pool.js';
+export { publish, publishLocal, setPublishBridge, subscriberCount } from './pubsub.js';
+export type { PublishBridge, PublishData, PublishOptions } from './pubsub.js';
 export type { PooledConnectionInfo, PoolWorkerModule, WorkerPoolOptions } from './worker-pool.js';

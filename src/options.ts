@@ -40,6 +40,7 @@ const CONNECTION_NAMES = namesOf<WebSocketConnectionOptions>({
   maxPendingPongs: true,
   allowedRsv: true,
   maxBackpressure: true,
+  closeOnBackpressureLimit: true,
   idleTimeout: true,
   sendPingsAutomatically: true,
   maxLifetime: true,
@@ -182,6 +183,7 @@ function checkConnectionValues(options: Options): void {
   checkBoolean('buffering', options.buffering);
   checkBoolean('plainWslay', options.plainWslay);
   checkBoolean('sendPingsAutomatically', options.sendPingsAutomatically);
+  checkBoolean('closeOnBackpressureLimit', options.closeOnBackpressureLimit);
   for (const [name, max] of Object.entries(CONNECTION_DURATIONS)) checkDuration(name, options[name], max);
   for (const [name, [min, max]] of Object.entries(CONNECTION_RANGES)) checkInteger(name, options[name], min, max);
   if (options.head !== undefined && !(options.head instanceof Uint8Array)) {

@@ -1,0 +1,128 @@
+// Pub/sub: topics of connections, and publishing to them on every thread of the process.
+//
+// Each environment (the main thread, each worker) has one PubSubThread: its topics → subscribed connections (by
+// connection number, as AddonData finds them), for delivery on that thread's loop. A process-wide registry (one
+// mutex) counts the subscribers of each topic per thread, for routing and subscriberCount. A publish is queued to
+// the calling thread's subscribers at once and posted to the inbox (a queue + uv_async_t) of every other thread
+// with subscribers of the topic; the inbox is drained on that thread's loop, in posting order, so one publisher's
+// messages arrive in order on every thread. Delivery queues bytes natively (no JS per recipient); a subscriber over
+// its backpressure limit misses the message (or is closed, closeOnBackpressureLimit).
+//
+// The Redis bridge (src/pubsub.ts) lives on one thread, the main one: topics going active/idle anywhere and
+// publishes made on other threads reach it as events through that thread's inbox.
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "deflate.h"
+#include "uv_handle.h"
+
+namespace wslay_node {
+
+class AddonData;
+
+// One publish, as posted to other threads (the payload copied once, shared by every thread it goes to).
+struct PublishedMessage {
+  std::string topic;
+  std::string payload;
+  uint8_t opcode;
+  bool compress;
+};
+
+// Deflated copies of one published message for subscribers in shared-compressor mode (server_no_context_takeover,
+// not plainWslay): one per set of compressor parameters, made when the first such subscriber needs it.
+class SharedDeflate {
+ public:
+  SharedDeflate(const uint8_t* data, size_t len) : data_(data), len_(len) {}
+  // Null if compressing failed.
+  const std::vector<uint8_t>* For(const DeflateParams& params);
+
+ private:
+  struct Entry {
+    int window_bits, level, mem_level;
+    bool ok;
+    std::vector<uint8_t> bytes;
+  };
+  const uint8_t* data_;
+  size_t len_;
+  std::vector<Entry> entries_;  // a handful at most: servers use one set of parameters
+};
+
+// What a thread's delivery hands each subscriber (Connection::QueuePublished, defined in pubsub.cc).
+struct PublishedFrame {
+  uint8_t opcode;
+  const uint8_t* data;
+  size_t len;
+  bool compress;
+  SharedDeflate* deflated;
+};
+
+// A subscriber with no maxBackpressure misses published messages while this many bytes already wait for it: a
+// peer that never reads pins at most this much (plus the message that crossed it), not everything ever published.
+constexpr uint64_t kDefaultPublishBackpressure = uint64_t{1} << 20;
+
+class PubSubThread {
+ public:
+  explicit PubSubThread(AddonData* data) : data_(data) {}
+  ~PubSubThread() { Shutdown(); }
+  PubSubThread(const PubSubThread&) = delete;
+  PubSubThread& operator=(const PubSubThread&) = delete;
+
+  // False if `id` already had `topic` (or the thread's inbox cannot be made: then a Node error is pending).
+  bool Subscribe(uint32_t id, const std::string& topic);
+  bool Unsubscribe(uint32_t id, const std::string& topic);
+  bool IsSubscribed(uint32_t id, const std::string& topic) const;
+  const std::vector<std::string>* TopicsOf(uint32_t id) const;
+  // The connection ended (or is destroyed): all its subscriptions end.
+  void RemoveConnection(uint32_t id);
+
+  // Queues to this thread's subscribers (returns how many took it) and posts to the other threads'; with
+  // `to_bridge`, a bridge on another thread is told (`published`).
+  size_t Publish(const std::string& topic, const uint8_t* data, size_t len, uint8_t opcode, bool compress,
+                 bool to_bridge);
+  static size_t SubscriberCount(const std::string& topic);
+
+  // The bridge's dispatcher on this thread (fn(kind, topic, data, opcode, compress), kind 0 = active, 1 = idle,
+  // 2 = published), or an empty value to remove it. Returns the topics active now (false: a Node error is pending).
+  bool SetBridge(Napi::Env env, Napi::Value fn, std::vector<std::string>* active);
+
+  // The JS functions of pub/sub (subscribe, publish, …) on the addon's exports (pubsub_js.cc).
+  static void DefineFunctions(Napi::Env env, Napi::Object exports);
+
+  // Environment teardown: no more deliveries to this thread; its subscriptions leave the process-wide counts.
+  void Shutdown();
+
+  struct InboxItem {
+    enum Kind { kActive = 0, kIdle = 1, kPublished = 2, kDeliver = 3 } kind;
+    std::shared_ptr<const PublishedMessage> message;  // kDeliver, kPublished
+    std::string topic;                                 // kActive, kIdle
+  };
+  // Under the registry's mutex (pubsub.cc).
+  void PostLocked(InboxItem item);
+
+ private:
+  bool EnsureInbox();
+  size_t DeliverLocal(const std::string& topic, const uint8_t* data, size_t len, uint8_t opcode, bool compress);
+  void DrainInbox();
+  void CallBridge(const InboxItem& item);
+
+  AddonData* data_;
+  std::unordered_map<std::string, std::vector<uint32_t>> subscribers_;  // topic → connection numbers
+  std::unordered_map<uint32_t, std::vector<std::string>> topics_;       // connection number → its topics
+  UvHandle<uv_async_t> inbox_async_;
+  bool shut_down_ = false;
+  std::deque<InboxItem> inbox_;  // under the registry's mutex
+  Napi::FunctionReference bridge_;
+  napi_env env_ = nullptr;  // the bridge's
+  napi_async_context bridge_context_ = nullptr;
+};
+
+}  // namespace wslay_node
