@@ -188,6 +188,7 @@ size_t PubSubThread::DeliverLocal(const std::string& topic, const uint8_t* data,
   for (uint32_t id : it->second) {
     if (Connection* c = data_->Find(id)) queued += c->QueuePublished(frame) ? 1 : 0;
   }
+  shared_deflates_ += deflated.made();
   return queued;
 }
 

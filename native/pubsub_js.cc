@@ -155,6 +155,13 @@ Napi::Value JsSetPublishBridge(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// _pubsubStats() → [messages deflated by this thread's shared compressor] (tests).
+Napi::Value JsStats(const Napi::CallbackInfo& info) {
+  Napi::Array result = Napi::Array::New(info.Env(), 1);
+  result.Set(uint32_t{0}, Napi::Number::New(info.Env(), static_cast<double>(ThreadOf(info).shared_deflates())));
+  return result;
+}
+
 }  // namespace
 
 void PubSubThread::DefineFunctions(Napi::Env env, Napi::Object exports) {
@@ -165,6 +172,7 @@ void PubSubThread::DefineFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("droppedMessages", Napi::Function::New(env, JsDroppedMessages, "droppedMessages"));
   exports.Set("publish", Napi::Function::New(env, JsPublish, "publish"));
   exports.Set("subscriberCount", Napi::Function::New(env, JsSubscriberCount, "subscriberCount"));
+  exports.Set("_pubsubStats", Napi::Function::New(env, JsStats, "_pubsubStats"));
   exports.Set("setPublishBridge", Napi::Function::New(env, JsSetPublishBridge, "setPublishBridge"));
 }
 
