@@ -155,12 +155,13 @@ Napi::Value JsSetPublishBridge(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// _pubsubStats() → [messages deflated by this thread's shared compressor, zlib bytes allocated in the process]
-// (tests and bench/pubsub-deflate.mjs).
+// _pubsubStats() → [messages deflated by this thread's shared compressor, zlib bytes allocated in the process,
+// messages this thread's full inbox missed] (tests and bench/pubsub-deflate.mjs).
 Napi::Value JsStats(const Napi::CallbackInfo& info) {
-  Napi::Array result = Napi::Array::New(info.Env(), 2);
+  Napi::Array result = Napi::Array::New(info.Env(), 3);
   result.Set(uint32_t{0}, Napi::Number::New(info.Env(), static_cast<double>(ThreadOf(info).shared_deflates())));
   result.Set(uint32_t{1}, Napi::Number::New(info.Env(), static_cast<double>(ZlibBytesInUse())));
+  result.Set(uint32_t{2}, Napi::Number::New(info.Env(), static_cast<double>(ThreadOf(info).inbox_dropped())));
   return result;
 }
 
