@@ -22,7 +22,7 @@
 namespace wslay_node {
 
 class AddonData;
-struct PublishedFrame;
+class PublishedFrame;
 
 class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
  public:
@@ -62,7 +62,7 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   // pub/sub (defined in pubsub.cc): queues a published message unless the connection is closing or over its
   // backpressure limit; then it misses the message (droppedMessages) or, with closeOnBackpressureLimit, is closed.
   // Runs no JS. True if queued.
-  bool QueuePublished(const PublishedFrame& frame);
+  bool QueuePublished(PublishedFrame& frame);
   uint64_t dropped_messages() const { return dropped_messages_; }
   bool ended() const { return closed_; }
 

@@ -1159,19 +1159,13 @@ void Session::DeliverNow(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint
 
 namespace wslay_node {
 
-QueueResult Session::QueuePublished(uint8_t opcode, const uint8_t* data, size_t len, bool compress, bool deflated) {
-  if (compress && !deflated) return Queue(opcode, data, len, 0);
+QueueResult Session::QueuePublished(uint8_t opcode, const uint8_t* data, size_t len, bool compress) {
+  if (compress) return Queue(opcode, data, len, 0);
   if (close_requested_) return QueueResult::kClosing;
   if (config_.max_backpressure != 0 && BufferedAmount() + len > config_.max_backpressure) {
     return QueueResult::kBackpressure;
   }
-  wslay_event_msg msg = {opcode, data, len};
-  int r = wslay_event_queue_msg_ex(ctx_, &msg, deflated ? WSLAY_RSV1_BIT : 0);
-  if (r == WSLAY_ERR_NO_MORE_MSG) return QueueResult::kClosing;
-  if (r == WSLAY_ERR_INVALID_ARGUMENT) return QueueResult::kInvalidRsv;
-  if (r != 0) return QueueResult::kNoMemory;
-  source_starved_ = false;
-  return QueueResult::kOk;
+  return QueueFramed(opcode, data, len, 0);  // as Queue() without compressing
 }
 
 }  // namespace wslay_node

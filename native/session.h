@@ -127,9 +127,9 @@ class Session : private BudgetHolder {
   // wslay has something to send (its queue, a fragmented source): only a Step() sends that.
   bool WslayWantsWrite() const { return ctx_ != nullptr && wslay_event_want_write(ctx_); }
   QueueResult QueueFragmented(void* token, uint8_t opcode, uint8_t rsv);
-  // A published message (pubsub.cc). `deflated`: the bytes are already compressed for this session by the thread's
-  // shared compressor (SharesCompressor()), sent with RSV1; otherwise compressed here as Queue does, if `compress`.
-  QueueResult QueuePublished(uint8_t opcode, const uint8_t* data, size_t len, bool compress, bool deflated);
+  // A published message this session frames itself (pubsub.cc; shared frames go through QueueShared): compressed
+  // as Queue() does if `compress`, else never compressed (publish's compress: false).
+  QueueResult QueuePublished(uint8_t opcode, const uint8_t* data, size_t len, bool compress);
   // Compresses without context takeover (each message alone), so a message deflated once for every such subscriber
   // with the same parameters is what this session's own compressor would send.
   bool SharesCompressor() const {
