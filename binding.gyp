@@ -8,6 +8,8 @@
         "native/connection.cc",
         "native/deflate.cc",
         "native/frame_writer.cc",
+        "native/pubsub.cc",
+        "native/pubsub_js.cc",
         "native/session.cc",
         "native/session_quiet.cc",
         "native/thread_buffers.cc",

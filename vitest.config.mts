@@ -21,6 +21,8 @@ const STREAM_MATRIX = [
   'test/lifetime.test.ts',
   'test/quiet-context.test.ts',
   'test/conformance/server.test.ts',
+  'test/pubsub.test.ts',
+  'test/pubsub-slow.test.ts',
 ];
 
 // The files that run again with WSLAY_PLAIN=1 (every connection on the plain wslay path, no fast path of the
@@ -32,6 +34,7 @@ const PLAIN_MATRIX = [
   'test/max-recv-size.test.ts',
   'test/nothing-lost.test.ts',
   'test/quiet-context.test.ts',
+  'test/pubsub*.test.ts',
 ];
 
 // The conformance suites over TLS (WSLAY_TEST_TLS=1): our server on https with the raw client on node:tls, our

@@ -198,6 +198,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("_injectArgumentFailures", Napi::Function::New(env, InjectArgumentFailures, "_injectArgumentFailures"));
   exports.Set("setReceiveBudget", Napi::Function::New(env, SetReceiveBudget, "setReceiveBudget"));
   exports.Set("getReceiveBudget", Napi::Function::New(env, GetReceiveBudget, "getReceiveBudget"));
+  PubSubThread::DefineFunctions(env, exports);
   exports.Set("_testFailGrowth", Napi::Function::New(env, TestFailGrowth, "_testFailGrowth"));
   exports.Set("_testWslayContexts", Napi::Function::New(env, TestWslayContexts, "_testWslayContexts"));
   return exports;

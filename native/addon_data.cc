@@ -25,6 +25,7 @@ AddonData::~AddonData() {
     napi_remove_async_cleanup_hook(cleanup_hook_);
     cleanup_hook_ = nullptr;
     AbandonAll();
+    pubsub.Shutdown();
     idle_.Reset();
     timer_.Reset();
     flush_.Reset();
@@ -36,6 +37,7 @@ void AddonData::OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
   AddonData* self = static_cast<AddonData*>(arg);
   self->cleanup_hook_ = nullptr;
   self->AbandonAll();
+  self->pubsub.Shutdown();  // closes its inbox handle, so before the handle count below
   self->deferred_.clear();
   self->dirty_.clear();
   self->idle_.Reset();

@@ -10,6 +10,7 @@
 #include <queue>
 #include <vector>
 
+#include "pubsub.h"
 #include "thread_buffers.h"
 #include "uv_handle.h"
 
@@ -24,6 +25,7 @@ class AddonData {
 
   uv_loop_t* loop() const { return loop_; }
   ThreadBuffers buffers;
+  PubSubThread pubsub{this};  // this thread's topics and inbox (pubsub.h)
 
   // Runs `connection->Process(0)` on a later loop turn (pending input after a resume, a waiter on an empty queue,
   // close() or shutdown with nothing to poll for).

@@ -214,6 +214,7 @@ Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connec
   auto_ping_ = idle_ms_ != 0 && options.Get("sendPingsAutomatically").ToBoolean();
   lifetime_ms_ = GetUint64(options, "maxLifetimeMs", 0);
   drain_threshold_ = GetUint64(options, "drainThreshold", 0);
+  close_on_backpressure_limit_ = options.Get("closeOnBackpressureLimit").ToBoolean();
   if (env.IsExceptionPending()) {  // a getter on the options threw: it is thrown from the constructor
     closed_ = true;
     return;
@@ -241,6 +242,7 @@ Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connec
 
 Connection::~Connection() {
   data_->Unregister(id_);
+  data_->pubsub.RemoveConnection(id_);
   if (!closed_) Abandon(false);
   if (async_context_ != nullptr) napi_async_destroy(Env(), async_context_);
 }
@@ -929,6 +931,7 @@ void Connection::OnTimer(uint64_t seq, uint64_t now) {
 
 void Connection::Release() {
   closed_ = true;
+  data_->pubsub.RemoveConnection(id_);  // subscriptions end with the connection
   data_->CancelDeferred(this);
   close_timer_.Reset();
   message_timer_.Reset();
@@ -977,6 +980,7 @@ void Connection::DeliverHeldThenClose() {
   if (r.sent_code != 0) set("sentCode", MakeNumber(env, r.sent_code));
   set("unsentMessages", MakeNumber(env, static_cast<double>(r.unsent_messages)));
   set("unsentBytes", MakeNumber(env, static_cast<double>(r.unsent_bytes)));
+  set("droppedMessages", MakeNumber(env, static_cast<double>(dropped_messages_)));
   if (r.error != 0) set("errno", MakeNumber(env, r.error));
   if (r.timed_out) set("timedOut", MakeBool(env, true));
   if (!ok) {

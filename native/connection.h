@@ -22,6 +22,9 @@
 
 namespace wslay_node {
 
+class AddonData;
+class PublishedFrame;
+
 class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
  public:
   static Napi::Function DefineClass(Napi::Env env);
@@ -67,6 +70,12 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   // instructions per call). The function's data is the AddonData.
   static napi_value QueueText(napi_env env, napi_callback_info info);
   static napi_value QueueBytes(napi_env env, napi_callback_info info);
+  // pub/sub (defined in pubsub.cc): queues a published message unless the connection is closing or over its
+  // backpressure limit; then it misses the message (droppedMessages) or, with closeOnBackpressureLimit, is closed.
+  // Runs no JS. True if queued.
+  bool QueuePublished(PublishedFrame& frame);
+  uint64_t dropped_messages() const { return dropped_messages_; }
+  bool ended() const { return closed_; }
 
  private:
   // JS methods
@@ -158,6 +167,8 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   // onDrain: bufferedAmount went above drain_threshold_ and has not fallen back to it yet.
   uint64_t drain_threshold_ = 0;
   bool above_drain_ = false;
+  uint64_t dropped_messages_ = 0;            // published messages missed over the backpressure limit
+  bool close_on_backpressure_limit_ = false;  // closeOnBackpressureLimit: close (1008) instead of dropping
   napi_async_context async_context_ = nullptr;
   napi_callback_scope callback_scope_ = nullptr;  // opened at the first JS call of a Process()
   // Values looked up once per Process() and kept in its handle scope (one per event, not one per message): this

@@ -330,6 +330,8 @@ void Session::WriteGatheredThen(const struct iovec* extra, size_t n) {
 
 QueueResult Session::QueueShared(const std::shared_ptr<const SharedFrame>& frame) {
   if (close_requested_) return QueueResult::kClosing;
+  // A quiet subscriber gets its wslay context back, as for Queue(): the checks below and the flush need it.
+  if (!Wake()) return QueueResult::kNoMemory;
   const uint8_t* payload = frame->payload();
   size_t len = frame->payload_len();
   bool compressed = (frame->rsv & WSLAY_RSV1_BIT) != 0;
@@ -1173,6 +1175,19 @@ void Session::DeliverNow(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint
       host_->OnFrameEnd();
       break;
   }
+}
+
+}  // namespace wslay_node
+
+namespace wslay_node {
+
+QueueResult Session::QueuePublished(uint8_t opcode, const uint8_t* data, size_t len, bool compress) {
+  if (compress) return Queue(opcode, data, len, 0);
+  if (close_requested_) return QueueResult::kClosing;
+  if (config_.max_backpressure != 0 && BufferedAmount() + len > config_.max_backpressure) {
+    return QueueResult::kBackpressure;
+  }
+  return QueueFramed(opcode, data, len, 0);  // as Queue() without compressing
 }
 
 }  // namespace wslay_node

@@ -133,6 +133,15 @@ class Session : private BudgetHolder {
   // wslay has something to send (its queue, a fragmented source): only a Step() sends that.
   bool WslayWantsWrite() const { return ctx_ != nullptr && wslay_event_want_write(ctx_); }
   QueueResult QueueFragmented(void* token, uint8_t opcode, uint8_t rsv);
+  // A published message this session frames itself (pubsub.cc; shared frames go through QueueShared): compressed
+  // as Queue() does if `compress`, else never compressed (publish's compress: false).
+  QueueResult QueuePublished(uint8_t opcode, const uint8_t* data, size_t len, bool compress);
+  // Compresses without context takeover (each message alone), so a message deflated once for every such subscriber
+  // with the same parameters is what this session's own compressor would send.
+  bool SharesCompressor() const {
+    return compressor_ && config_.deflate_params.compressNoContextTakeover && !config_.plain_wslay;
+  }
+  const SessionConfig& config() const { return config_; }
   // Queues a close frame once everything queued before it is written. Returns false if close was already asked.
   bool RequestClose(uint16_t code, const std::string& reason);
   void SetReadPaused(bool paused);

@@ -37,6 +37,8 @@ export interface CloseInfo {
   /** Messages (and their bytes) that were queued but not written when the connection ended. */
   unsentMessages: number;
   unsentBytes: number;
+  /** Published messages this connection missed because it was over its backpressure limit. */
+  droppedMessages: number;
   /** The socket error that ended the connection, if any. */
   errno?: number;
   /** The peer did not answer our close within `closeTimeout`, or was silent for `idleTimeout` (then `code` is 1006
@@ -120,6 +122,9 @@ export interface WebSocketConnectionOptions {
   /** Refuse new messages while more than this many bytes are queued unsent (a reader slower than we write):
    *  `queueMsg` then returns false and queues nothing. Default: no limit. */
   maxBackpressure?: number;
+  /** A subscriber over its backpressure limit (`maxBackpressure`, or 1 MiB queued for published messages without
+   *  it) is closed with 1008 instead of missing the published message. Default false. */
+  closeOnBackpressureLimit?: boolean;
   /** Seconds (fractions allowed) without any bytes received after which the connection is ended like
    *  `terminate()`: code 1006, `timedOut: true`, no close frame. With `sendPingsAutomatically` a ping goes out
    *  after half of it, so a live peer's pong keeps the connection open. Sending does not count as traffic.
@@ -307,6 +312,7 @@ export class WebSocketConnection extends native.NativeConnection {
       sendPingsAutomatically: idleTimeout > 0 && (options.sendPingsAutomatically ?? true),
       maxLifetimeMs: Math.ceil((options.maxLifetime ?? 0) * 60_000),
       drainThreshold: options.drainThreshold ?? 0,
+      closeOnBackpressureLimit: options.closeOnBackpressureLimit ?? false,
       deflate: options.perMessageDeflate
         ? { ...deflateParamsFor(type, options.perMessageDeflate), threshold: checkThreshold(options.perMessageDeflate) }
         : undefined,
@@ -516,6 +522,27 @@ export class WebSocketConnection extends native.NativeConnection {
    *  answered automatically. Returns false as `queueMsg` does. */
   pong(data: MessageData = EMPTY): boolean {
     return queueMsgByHandle(this.#handle, data, Opcode.PONG, 0);
+  }
+
+  /** Subscribes to `topic` (see `publish`). Returns true if newly subscribed, false if it already was or the
+   *  connection has ended. Subscriptions end with the connection. */
+  subscribe(topic: string): boolean {
+    return native.subscribe(this.#handle, topic);
+  }
+  /** Returns true if it was subscribed. */
+  unsubscribe(topic: string): boolean {
+    return native.unsubscribe(this.#handle, topic);
+  }
+  isSubscribed(topic: string): boolean {
+    return native.isSubscribed(this.#handle, topic);
+  }
+  /** The topics subscribed, in the order they were subscribed (empty once the connection has ended). */
+  get topics(): string[] {
+    return native.topics(this.#handle);
+  }
+  /** Published messages this connection missed because it was over its backpressure limit. */
+  get droppedMessages(): number {
+    return native.droppedMessages(this.#handle);
   }
 
   /** Ends the connection now: no closing handshake, queued messages dropped (counted in onClose's

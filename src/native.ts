@@ -57,6 +57,7 @@ export interface NativeOptions {
   sendPingsAutomatically: boolean;
   maxLifetimeMs: number;
   drainThreshold: number;
+  closeOnBackpressureLimit: boolean;
   deflate?: DeflateParams & { threshold: number };
 }
 
@@ -102,6 +103,25 @@ export interface NativeModule {
   _testFailGrowth(kind: 'message' | 'other', n: number): void;
   /** Test only: the wslay contexts this thread's sessions hold now; with `quietTickMs`, the quiet tick is set first. */
   _testWslayContexts(quietTickMs?: number): number;
+  // pub/sub (native/pubsub.h): connections by handle, as queueMsg.
+  subscribe(handle: NativeHandle, topic: string): boolean;
+  unsubscribe(handle: NativeHandle, topic: string): boolean;
+  isSubscribed(handle: NativeHandle, topic: string): boolean;
+  topics(handle: NativeHandle): string[];
+  droppedMessages(handle: NativeHandle): number;
+  /** Queues to this thread's subscribers (returns how many) and posts to the other threads'; `toBridge`: a bridge
+   *  on another thread is told. */
+  publish(topic: string, data: string | ArrayBufferView | ArrayBuffer, opcode: number, compress: boolean, toBridge: boolean): number;
+  /** The process-wide number of subscribers of `topic`. */
+  subscriberCount(topic: string): number;
+  /** Sets (a function) or removes (null) this thread's bridge dispatcher: dispatch(kind, topic, data, opcode,
+   *  compress), kind 0 = active, 1 = idle, 2 = published elsewhere. Returns the topics active now. */
+  setPublishBridge(
+    dispatch: ((kind: 0 | 1 | 2, topic: string, data?: Buffer, opcode?: number, compress?: boolean) => void) | null,
+  ): string[];
+  /** Tests only: [messages deflated by this thread's shared compressor, zlib bytes allocated in the process,
+   *  published messages this thread's full inbox missed]. */
+  _pubsubStats(): [number, number, number];
   /** Gives the addon worker_threads.markAsUntransferable for its message slabs. */
   setSlabGuard(markAsUntransferable: (value: object) => void): void;
 }

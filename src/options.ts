@@ -40,6 +40,7 @@ const CONNECTION_NAMES = namesOf<WebSocketConnectionOptions>({
   maxPendingPongs: true,
   allowedRsv: true,
   maxBackpressure: true,
+  closeOnBackpressureLimit: true,
   idleTimeout: true,
   sendPingsAutomatically: true,
   maxLifetime: true,
@@ -185,6 +186,7 @@ function checkConnectionValues(options: Options): void {
   checkBoolean('buffering', options.buffering);
   checkBoolean('plainWslay', options.plainWslay);
   checkBoolean('sendPingsAutomatically', options.sendPingsAutomatically);
+  checkBoolean('closeOnBackpressureLimit', options.closeOnBackpressureLimit);
   const d = CONNECTION_DURATIONS;
   checkDuration('idleTimeout', options.idleTimeout, d.idleTimeout);
   checkDuration('maxLifetime', options.maxLifetime, d.maxLifetime);

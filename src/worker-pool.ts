@@ -12,7 +12,8 @@ import { pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 import type { WebSocketConnection } from './connection.js';
-import { closeReasonBytes } from './constants.js';
+import { closeReasonBytes, Opcode } from './constants.js';
+import { publish, type PublishData, type PublishOptions } from './pubsub.js';
 import {
   type AdoptOptions,
   type HandoffRequestInfo,
@@ -150,6 +151,12 @@ export class WorkerPool extends EventEmitter {
   /** Per worker: connections open or on their way to it (0 for a dead worker). */
   get connections(): number[] {
     return this.#slots.map((s) => (s.exited ? 0 : s.open + s.pending.size));
+  }
+
+  /** publish() from the main thread: the workers share the process's topics, so their subscribers get it too
+   *  (asynchronously, in publish order). Returns the number of the main thread's subscribers it was queued to. */
+  publish(topic: string, data: PublishData, opcode: number = Opcode.TEXT, options?: PublishOptions): number {
+    return publish(topic, data, opcode, options);
   }
 
   /**

@@ -3,7 +3,7 @@
 // it keeps it through anything unfinished (a fragmented message, a frame cut in two, a close under way).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { Opcode } from '../src/index.js';
+import { Opcode, publish } from '../src/index.js';
 import { native } from '../src/native.js';
 import { connectClient } from './helpers/client.js';
 import { echo, type Endpoint } from './helpers/endpoint.js';
@@ -74,6 +74,22 @@ describe('a quiet server connection', () => {
     expect(info.wasClean).toBe(true);
     expect(info.unsentMessages).toBe(0);
     expect(contexts()).toBe(base);
+  });
+
+  it('gets its context back for a published message (pub/sub delivery to a quiet subscriber)', async () => {
+    const base = contexts();
+    const { peer, ep } = await fixture.open(echo());
+    expect(ep.conn.subscribe('quiet-topic')).toBe(true);
+    await delay(TICK_MS * 3);
+    expect(contexts()).toBe(base);
+    for (let i = 0; i < 2; i++) {
+      expect(publish('quiet-topic', `published ${i}`)).toBe(1);
+      await waitFor(() => peer.messages.length === i + 1);
+      expect(peer.messages[i].data.toString()).toBe(`published ${i}`);
+      await contextsBecome(base, `released after publish ${i}`);
+    }
+    ep.conn.close(1000);
+    expect((await ep.closed).code).toBe(1000);
   });
 
   it('answers a close from the peer that arrives while it has no context', async () => {
