@@ -6,6 +6,9 @@ import { readRss, startProcess, stopProcess, waitForLine } from './processes.mjs
 
 const LISTENING = /^listening on http:\/\/127\.0\.0\.1:(\d+)/;
 
+/** The servers of the fan-out scenarios (bench/fanout-server.mjs --engine …), run by those scenarios only. */
+export const FANOUT_SERVERS = ['fanout-publish', 'fanout-queuemsg', 'fanout-pool', 'fanout-ws', 'fanout-wslay-ws'];
+
 /**
  * Known servers. `deflate`: how the server is told to offer permessage-deflate, or null when it
  * cannot (it is then left out of the deflate scenario). `ours` negotiates by itself.
@@ -69,6 +72,7 @@ export function serverCatalog({ repoDir, benchDir, cServer, baseDir = null }) {
         '--module', 'wslay/ws', ...(deflate ? ['--deflate'] : [])]],
       deflate: 'flag',
     },
+    ...fanoutServers(benchDir, repoDir),
     c: {
       label: 'C libwslay',
       available: cServer !== null,
@@ -76,6 +80,25 @@ export function serverCatalog({ repoDir, benchDir, cServer, baseDir = null }) {
       command: () => [cServer, ['--port', '0']],
       deflate: null,
     },
+  };
+}
+
+function fanoutServers(benchDir, repoDir) {
+  const script = join(benchDir, 'fanout-server.mjs');
+  const entry = (engine, label, built = join(repoDir, 'dist', 'index.js'), extra = []) => ({
+    label,
+    available: existsSync(built),
+    missing: `${built} not built yet (npm run setup)`,
+    command: () => [process.execPath, [script, '--engine', engine, '--port', '0', ...extra]],
+    deflate: null,
+    scenarioOnly: true,
+  });
+  return {
+    'fanout-publish': entry('publish', 'ours, publish()'),
+    'fanout-queuemsg': entry('queuemsg', 'ours, a queueMsg loop'),
+    'fanout-pool': entry('pool', 'ours, publish() on 2 worker threads', undefined, ['--threads', '2']),
+    'fanout-ws': { ...entry('ws', 'ws + bufferutil, a wss.clients loop'), available: true },
+    'fanout-wslay-ws': entry('wslay-ws', 'wslay/ws, a wss.clients loop', join(repoDir, 'dist', 'ws', 'index.js')),
   };
 }
 
