@@ -2,13 +2,12 @@
 // in the room. Connect to ws://127.0.0.1:9001/?room=lobby&name=ann; send text to talk, "/join ROOM" to move.
 // With REDIS_URL set (and ioredis installed) rooms span every process bridged to that Redis.
 //
-//   node dist/examples/chat.js [--port 9001]      (npm run example:chat)
+//   node dist/examples/chat.js [--port 9001]      (npm run example:chat; PORT=… works too)
 import * as http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 
 import { handleUpgrade, Opcode, publish, subscriberCount, type WebSocketConnection } from 'wslay';
 import { RedisBridge } from 'wslay/redis';
-
-import { listen, parseArgs } from './listen.js';
 
 const say = (room: string, from: string, text: string): number =>
   publish(`room:${room}`, JSON.stringify({ room, from, text, at: Date.now() }));
@@ -28,7 +27,7 @@ server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => {
     say(room, 'server', `${name} joined (${subscriberCount(`room:${room}`)} here)`);
   };
 
-  const conn = handleUpgrade(req, socket as import('node:net').Socket, head, {
+  const conn = handleUpgrade(req, socket as Socket, head, {
     maxRecvSize: 16 * 1024,
     onMsgRecv(_rsv, opcode, msg) {
       if (opcode !== Opcode.TEXT) return;
@@ -48,12 +47,20 @@ server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => {
 
 async function bridgeToRedis(url: string): Promise<void> {
   const { Redis } = await import('ioredis'); // only with REDIS_URL: ioredis is an optional peer
-  new RedisBridge({ publisher: new Redis(url), subscriber: new Redis(url) });
+  // No resend after a reconnect: pub/sub is at most once (a resent PUBLISH might arrive twice).
+  const publisher = new Redis(url, { autoResendUnfulfilledCommands: false });
+  new RedisBridge({ publisher, subscriber: new Redis(url) });
   console.log(`rooms bridged through ${url}`);
 }
 
+const flag = process.argv.indexOf('--port');
+const port = Number(flag > 0 ? process.argv[flag + 1] : (process.env.PORT ?? 9001));
+const listening = (): void => console.log(`listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`);
 const start = process.env.REDIS_URL ? bridgeToRedis(process.env.REDIS_URL) : Promise.resolve();
-start.then(() => listen(server, parseArgs()), (err) => {
-  console.error(err);
-  process.exit(1);
-});
+start.then(
+  () => server.listen(port, '127.0.0.1', listening),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
