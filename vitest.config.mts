@@ -20,6 +20,8 @@ const STREAM_MATRIX = [
   'test/head-bytes.test.ts',
   'test/lifetime.test.ts',
   'test/conformance/server.test.ts',
+  'test/pubsub.test.ts',
+  'test/pubsub-slow.test.ts',
 ];
 
 // The files that run again with WSLAY_PLAIN=1 (every connection on the plain wslay path, no fast path of the
@@ -30,6 +32,7 @@ const PLAIN_MATRIX = [
   'test/hostile-*.test.ts',
   'test/max-recv-size.test.ts',
   'test/nothing-lost.test.ts',
+  'test/pubsub*.test.ts',
 ];
 
 export default defineConfig({

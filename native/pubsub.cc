@@ -134,6 +134,11 @@ void PubSubThread::RemoveConnection(uint32_t id) {
   for (const std::string& topic : topics) DecrementLocked(reg, this, topic, 1);
 }
 
+uint64_t PubSubThread::inbox_dropped() const {
+  std::lock_guard<std::mutex> lock(registry().mutex);
+  return inbox_dropped_;
+}
+
 size_t PubSubThread::SubscriberCount(const std::string& topic) {
   Registry& reg = registry();
   std::lock_guard<std::mutex> lock(reg.mutex);
@@ -173,6 +178,14 @@ size_t PubSubThread::Publish(const std::string& topic, const uint8_t* data, size
 }
 
 void PubSubThread::PostLocked(InboxItem item) {
+  if (item.kind == InboxItem::kDeliver) {
+    size_t len = item.message->payload.size();
+    if (inbox_bytes_ + len > kMaxInboxBytes && !inbox_.empty()) {
+      ++inbox_dropped_;
+      return;
+    }
+    inbox_bytes_ += len;
+  }
   inbox_.push_back(std::move(item));
   if (inbox_.size() == 1) uv_async_send(inbox_async_.get());  // more: a wake-up is already on its way
 }
@@ -188,6 +201,7 @@ size_t PubSubThread::DeliverLocal(const std::string& topic, const uint8_t* data,
   for (uint32_t id : it->second) {
     if (Connection* c = data_->Find(id)) queued += c->QueuePublished(frame) ? 1 : 0;
   }
+  shared_deflates_ += deflated.made();
   return queued;
 }
 
@@ -196,6 +210,7 @@ void PubSubThread::DrainInbox() {
   {
     std::lock_guard<std::mutex> lock(registry().mutex);
     batch.swap(inbox_);
+    inbox_bytes_ = 0;
   }
   for (const InboxItem& item : batch) {
     if (shut_down_) return;
@@ -291,6 +306,7 @@ void PubSubThread::Shutdown() {
     if (reg.bridge_thread == this) reg.bridge_thread = nullptr;
     for (const auto& entry : subscribers_) DecrementLocked(reg, this, entry.first, entry.second.size());
     inbox_.clear();  // nothing can be posted here any more
+    inbox_bytes_ = 0;
   }
   subscribers_.clear();
   topics_.clear();

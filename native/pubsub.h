@@ -44,6 +44,7 @@ class SharedDeflate {
   SharedDeflate(const uint8_t* data, size_t len) : data_(data), len_(len) {}
   // Null if compressing failed.
   const std::vector<uint8_t>* For(const DeflateParams& params);
+  size_t made() const { return entries_.size(); }  // compressions run
 
  private:
   struct Entry {
@@ -53,7 +54,7 @@ class SharedDeflate {
   };
   const uint8_t* data_;
   size_t len_;
-  std::vector<Entry> entries_;  // a handful at most: servers use one set of parameters
+  std::deque<Entry> entries_;  // (references stay valid as it grows) a handful at most: servers use one set of parameters
 };
 
 // What a thread's delivery hands each subscriber (Connection::QueuePublished, defined in pubsub.cc).
@@ -68,6 +69,11 @@ struct PublishedFrame {
 // A subscriber with no maxBackpressure misses published messages while this many bytes already wait for it: a
 // peer that never reads pins at most this much (plus the message that crossed it), not everything ever published.
 constexpr uint64_t kDefaultPublishBackpressure = uint64_t{1} << 20;
+
+// Payload bytes that may wait in one thread's inbox (a thread busy elsewhere, not draining it): beyond this a
+// publish skips that thread, as a subscriber over its limit misses a message, and the thread's count of messages
+// it missed grows (inbox_dropped()). Without it a blocked worker would let every other thread's publishes pile up.
+constexpr size_t kMaxInboxBytes = size_t{64} << 20;
 
 class PubSubThread {
  public:
@@ -89,6 +95,9 @@ class PubSubThread {
   size_t Publish(const std::string& topic, const uint8_t* data, size_t len, uint8_t opcode, bool compress,
                  bool to_bridge);
   static size_t SubscriberCount(const std::string& topic);
+  // Messages deflated by this thread's shared compressor (tests and docs: once per message and parameter set).
+  uint64_t shared_deflates() const { return shared_deflates_; }
+  uint64_t inbox_dropped() const;
 
   // The bridge's dispatcher on this thread (fn(kind, topic, data, opcode, compress), kind 0 = active, 1 = idle,
   // 2 = published), or an empty value to remove it. Returns the topics active now (false: a Node error is pending).
@@ -119,7 +128,10 @@ class PubSubThread {
   std::unordered_map<uint32_t, std::vector<std::string>> topics_;       // connection number → its topics
   UvHandle<uv_async_t> inbox_async_;
   bool shut_down_ = false;
-  std::deque<InboxItem> inbox_;  // under the registry's mutex
+  uint64_t shared_deflates_ = 0;
+  std::deque<InboxItem> inbox_;  // under the registry's mutex, as are the next two
+  size_t inbox_bytes_ = 0;       // payload bytes of the kDeliver items in inbox_
+  uint64_t inbox_dropped_ = 0;
   Napi::FunctionReference bridge_;
   napi_env env_ = nullptr;  // the bridge's
   napi_async_context bridge_context_ = nullptr;

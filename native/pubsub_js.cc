@@ -155,6 +155,16 @@ Napi::Value JsSetPublishBridge(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// _pubsubStats() → [messages deflated by this thread's shared compressor, zlib bytes allocated in the process,
+// messages this thread's full inbox missed] (tests and bench/pubsub-deflate.mjs).
+Napi::Value JsStats(const Napi::CallbackInfo& info) {
+  Napi::Array result = Napi::Array::New(info.Env(), 3);
+  result.Set(uint32_t{0}, Napi::Number::New(info.Env(), static_cast<double>(ThreadOf(info).shared_deflates())));
+  result.Set(uint32_t{1}, Napi::Number::New(info.Env(), static_cast<double>(ZlibBytesInUse())));
+  result.Set(uint32_t{2}, Napi::Number::New(info.Env(), static_cast<double>(ThreadOf(info).inbox_dropped())));
+  return result;
+}
+
 }  // namespace
 
 void PubSubThread::DefineFunctions(Napi::Env env, Napi::Object exports) {
@@ -165,6 +175,7 @@ void PubSubThread::DefineFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("droppedMessages", Napi::Function::New(env, JsDroppedMessages, "droppedMessages"));
   exports.Set("publish", Napi::Function::New(env, JsPublish, "publish"));
   exports.Set("subscriberCount", Napi::Function::New(env, JsSubscriberCount, "subscriberCount"));
+  exports.Set("_pubsubStats", Napi::Function::New(env, JsStats, "_pubsubStats"));
   exports.Set("setPublishBridge", Napi::Function::New(env, JsSetPublishBridge, "setPublishBridge"));
 }
 

@@ -109,6 +109,9 @@ export interface NativeModule {
   setPublishBridge(
     dispatch: ((kind: 0 | 1 | 2, topic: string, data?: Buffer, opcode?: number, compress?: boolean) => void) | null,
   ): string[];
+  /** Tests only: [messages deflated by this thread's shared compressor, zlib bytes allocated in the process,
+   *  published messages this thread's full inbox missed]. */
+  _pubsubStats(): [number, number, number];
   /** Gives the addon worker_threads.markAsUntransferable for its message slabs. */
   setSlabGuard(markAsUntransferable: (value: object) => void): void;
 }

@@ -143,6 +143,18 @@ describe('pub/sub across WorkerPool threads', () => {
     await waitFor(() => events.some((e) => e[0] === 'idle' && e[1] === 'room-3'));
   });
 
+  it("a thread that does not drain its inbox misses what is over the inbox's 64 MiB", async () => {
+    const port = await startPool();
+    const a = await connect(port);
+    await ask(a, 'sub room-5', 'ok sub');
+    a.ws.send('block 1500');
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the worker is busy by now
+    const mib = Buffer.alloc(1024 * 1024, 1);
+    for (let i = 0; i < 100; i++) publish('room-5', mib, 2);
+    // 64 fit, 36 are missed by that thread (its subscriber then takes what its own 1 MiB limit allows).
+    expect(await ask(a, 'stats', 'stats')).toBe('stats 36');
+  });
+
   it('a pool closed with publishes still in the inboxes ends cleanly', async () => {
     const topic = 'room-4';
     const { a, b } = await threeThreads(topic);
