@@ -5,7 +5,11 @@
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { Redis } from 'ioredis';
+import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { publish, subscriberCount } from '../src/index.js';
+import { RedisBridge } from '../src/redis.js';
 
 import { repoRoot, runNode, transpiledLib } from './helpers/child.js';
 import { delay, waitFor, within } from './helpers/wait.js';
@@ -107,6 +111,40 @@ async function subscribe(client: WsClient, topic: string, verb: 'sub' | 'unsub' 
   return answer.endsWith('true');
 }
 
+describe('RedisBridge options', () => {
+  it('takes an ioredis or a node-redis client, two different ones, and a string prefix; TypeError otherwise', () => {
+    const io = new Redis({ lazyConnect: true });
+    const nr = createClient();
+    const bad: unknown[] = [
+      undefined,
+      null,
+      { publisher: io },
+      { publisher: {}, subscriber: io },
+      { publisher: io, subscriber: { subscribe() {}, publish() {} } },
+      { publisher: io, subscriber: io },
+      { publisher: io, subscriber: nr, prefix: 5 },
+    ];
+    for (const options of bad) {
+      expect(() => new RedisBridge(options as never), JSON.stringify(options ?? null)).toThrow(TypeError);
+    }
+    // Either client for either role; with neither connected the bridge is not ready, and a publish is lost,
+    // counted, not thrown.
+    const bridge = new RedisBridge({ publisher: nr, subscriber: io, prefix: 'p:' });
+    try {
+      expect(bridge.ready).toBe(false);
+      expect(publish('nobody-here', 'x')).toBe(0);
+      expect(subscriberCount('nobody-here')).toBe(0);
+      expect(bridge.lost).toBe(1);
+      expect(bridge.stats).toMatchObject({ sent: 0, lost: 1, channels: 0 });
+    } finally {
+      bridge.close();
+      io.disconnect();
+    }
+    expect(publish('nobody-here', 'x')).toBe(0);
+    expect(bridge.lost).toBe(1); // closed: detached from publish()
+  });
+});
+
 const texts = (client: WsClient): string[] => client.messages.filter((m) => !m.isBinary).map((m) => m.data.toString());
 
 describe.skipIf(skipWithout(redisPeer))('wslay/redis: publish across processes', () => {
@@ -175,6 +213,21 @@ describe.skipIf(skipWithout(redisPeer))('wslay/redis: publish across processes',
     expect(nrStats.stats.received).toBe(2);
     expect(ioStats.stats.lost + nrStats.stats.lost).toBe(0);
     for (const c of [ioClient, nrClient]) await subscribe(c, 'news', 'unsub');
+  });
+
+  it('carries publishes made on a worker thread too, once to each subscriber', async () => {
+    const [ioClient, nrClient] = [await io.client('threads'), await nr.client('threads')];
+    await waitNumsub('wslay:threads', 2);
+    expect(await io.command<{ queued: number }>({ cmd: 'publish-from-worker', topic: 'threads', text: 'from a worker' }))
+      .toMatchObject({ queued: 0 }); // the worker has no subscribers of its own
+    io.published++;
+    await waitFor(() => texts(nrClient).length === 1, 5000, 'the worker\'s message in the other process');
+    await nr.publish('threads', 'marker');
+    await waitFor(() => texts(ioClient).length === 2, 5000, 'the marker');
+    await delay(50);
+    expect(texts(ioClient)).toEqual(['from a worker', 'marker']);
+    expect(texts(nrClient)).toEqual(['from a worker', 'marker']);
+    for (const c of [ioClient, nrClient]) await subscribe(c, 'threads', 'unsub');
   });
 
   it('carries binary payloads byte for byte: all 256 byte values, empty, and text', async () => {
