@@ -32,8 +32,14 @@ const server = createServer(args, (req, res) => {
 
 // What the live panel shows: messages and payload bytes in and out of every connection, counted here.
 const traffic = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 };
-const received = (msg: Buffer): void => void (traffic.messagesIn++, (traffic.bytesIn += msg.length));
-const sent = (count: number, bytes: number): void => void ((traffic.messagesOut += count), (traffic.bytesOut += count * bytes));
+const received = (msg: Buffer): void => {
+  traffic.messagesIn++;
+  traffic.bytesIn += msg.length;
+};
+const sent = (count: number, bytes: number): void => {
+  traffic.messagesOut += count;
+  traffic.bytesOut += count * bytes;
+};
 
 const echo: HandleUpgradeOptions = {
   maxRecvSize: 64 * 1024 * 1024,
@@ -95,9 +101,9 @@ server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffe
   const room = (url.searchParams.get('room') || 'lobby').slice(0, 32);
   const name = (url.searchParams.get('name') || 'anonymous').slice(0, 32);
   try {
-    const options =
-      url.pathname === '/chat' ? chat(room, name) : url.pathname === '/stats' ? { transport: args.transport } : echo;
-    const connection = handleUpgrade(req, socket, head, { onClose: echo.onClose, ...options, perMessageDeflate: deflate });
+    const stats = { transport: args.transport, onClose: echo.onClose };
+    const options = url.pathname === '/chat' ? chat(room, name) : url.pathname === '/stats' ? stats : echo;
+    const connection = handleUpgrade(req, socket, head, { ...options, perMessageDeflate: deflate });
     if (!connection) return;
     open.add(connection);
     if (url.pathname === '/chat') {

@@ -20,13 +20,15 @@ export interface IoRedisClient {
   off(event: string, listener: (...args: any[]) => void): unknown;
 }
 
+type BufferListener = (message: Buffer, channel: Buffer) => void;
+
 /** The part of a node-redis (v4 and later) client the bridge uses. */
 export interface NodeRedisClient {
   readonly isReady: boolean;
   readonly isOpen: boolean;
   publish(channel: string, message: Buffer): Promise<unknown>;
-  subscribe(channel: string, listener: (message: Buffer, channel: Buffer) => void, bufferMode: true): Promise<unknown>;
-  unsubscribe(channel: string, listener: (message: Buffer, channel: Buffer) => void, bufferMode: true): Promise<unknown>;
+  subscribe(channel: string, listener: BufferListener, bufferMode: true): Promise<unknown>;
+  unsubscribe(channel: string, listener: BufferListener, bufferMode: true): Promise<unknown>;
   on(event: string, listener: (...args: any[]) => void): unknown;
   off(event: string, listener: (...args: any[]) => void): unknown;
 }
@@ -67,7 +69,7 @@ const TEXT = 1;
 const BINARY = 2;
 
 type Kind = 'ioredis' | 'node-redis';
-/** The events by which either client says its connection is gone (ioredis: close, end; node-redis: reconnecting, end). */
+/** The events by which a client says its connection is gone (ioredis: close, end; node-redis: reconnecting, end). */
 const PUBLISHER_DOWN = ['close', 'reconnecting', 'end'];
 
 function kindOf(client: unknown, name: string): Kind {
@@ -101,7 +103,7 @@ export class RedisBridge implements PublishBridge {
   #malformed = 0;
   #errors = 0;
   #closed = false;
-  /** PUBLISH commands not answered yet, and the connection of the publisher they were sent on (see #onPublisherDown). */
+  /** PUBLISH commands not answered yet, and the publisher connection they went out on (see #onPublisherDown). */
   #inFlight = 0;
   #publisherConnection = 0;
 
@@ -112,7 +114,7 @@ export class RedisBridge implements PublishBridge {
     this.#publisherKind = kindOf(publisher, 'publisher');
     this.#subscriberKind = kindOf(subscriber, 'subscriber');
     if (publisher === subscriber) {
-      throw new TypeError('RedisBridge: publisher and subscriber must be two clients (a subscribed one cannot publish)');
+      throw new TypeError('RedisBridge: publisher and subscriber must be two clients (a subscriber cannot publish)');
     }
     this.prefix = prefix;
     this.#publisher = publisher;
@@ -130,7 +132,12 @@ export class RedisBridge implements PublishBridge {
     // SUBSCRIBE issued during the outage may have been dropped: on each 'ready' the bridge subscribes its channels
     // again (a no-op in Redis and in the clients for a channel that is subscribed).
     subscriber.on('ready', this.#resubscribe);
-    setPublishBridge(this); // calls topicActive for each topic that has local subscribers now
+    try {
+      setPublishBridge(this); // calls topicActive for each topic that has local subscribers now
+    } catch (err) {
+      this.#removeListeners(); // e.g. not on the main thread
+      throw err;
+    }
   }
 
   /** True while both clients are connected and ready. */
@@ -203,6 +210,10 @@ export class RedisBridge implements PublishBridge {
     setPublishBridge(null);
     for (const channel of this.#channels) this.#unsubscribe(channel);
     this.#channels.clear();
+    this.#removeListeners();
+  }
+
+  #removeListeners(): void {
     this.#publisher.off('error', this.#onError);
     for (const event of PUBLISHER_DOWN) this.#publisher.off(event, this.#onPublisherDown);
     this.#subscriber.off('error', this.#onError);
@@ -247,7 +258,7 @@ export class RedisBridge implements PublishBridge {
     this.#deliver(channel.toString(), message);
   };
 
-  readonly #onNodeRedisMessage = (message: Buffer, channel: Buffer): void => {
+  readonly #onNodeRedisMessage: BufferListener = (message, channel) => {
     this.#deliver(channel.toString(), message);
   };
 

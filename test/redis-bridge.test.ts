@@ -36,7 +36,8 @@ class BridgeServer {
 
   static async start(lib: string, redisPort: number, kind: 'ioredis' | 'node-redis'): Promise<BridgeServer> {
     const modules = path.join(repoRoot, 'node_modules');
-    const run = runNode(FIXTURE, { args: [lib, modules, String(redisPort), kind], stdio: ['pipe', 'pipe', 'pipe'], timeout: 120_000 });
+    const args = [lib, modules, String(redisPort), kind];
+    const run = runNode(FIXTURE, { args, stdio: ['pipe', 'pipe', 'pipe'], timeout: 120_000 });
     run.result.catch(() => undefined); // checked by alive()
     const server = new BridgeServer(run);
     const ready = new Promise<void>((resolve) => {

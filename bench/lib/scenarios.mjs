@@ -5,8 +5,9 @@ import { FANOUT_SERVERS, startServer } from './servers.mjs';
 
 /**
  * kind: echo (msgs/s), idle (bytes of server RSS per open connection), churn (completed
- * connect + handshake + close handshakes per second), fanout (messages delivered per second). 64 B messages are binary so the servers
- * are compared on framing alone; deflate is text, as the issue asks.
+ * connect + handshake + close handshakes per second), fanout (messages delivered to receivers per
+ * second). 64 B messages are binary so the servers are compared on framing alone; deflate is
+ * text, as the issue asks.
  */
 export const SCENARIOS = [
   { name: 'latency', kind: 'echo', conns: 1, inflight: 1, size: 64, text: false },
@@ -45,7 +46,9 @@ function clientArgs(port, scenario, options, extra = []) {
     args.push(scenario.text ? '--text' : '--binary');
     if (scenario.deflate) args.push('--deflate');
   }
-  if (scenario.kind === 'fanout') args.push('--inflight', String(scenario.inflight), '--size', String(scenario.size), '--binary');
+  if (scenario.kind === 'fanout') {
+    args.push('--inflight', String(scenario.inflight), '--size', String(scenario.size), '--binary');
+  }
   return args;
 }
 

@@ -183,7 +183,8 @@ export function defineBrowserTests(target: () => BrowserTarget, screenshot: stri
     // The live panel: a sample a second over the page's `stats` socket; this page holds 5 connections now.
     const samples = async (): Promise<number> => Number(await page.locator('#chart').getAttribute('data-samples'));
     await expect.poll(samples, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
-    await expect.poll(async () => Number(await page.locator('#fig-connections').textContent()), { timeout: 5000 }).toBeGreaterThanOrEqual(5);
+    const connections = async (): Promise<number> => Number(await page.locator('#fig-connections').textContent());
+    await expect.poll(connections, { timeout: 5000 }).toBeGreaterThanOrEqual(5);
     const points = (await page.locator('#line-out').getAttribute('points'))!.trim().split(' ');
     expect(points.length).toBeGreaterThanOrEqual(2);
     expect(await page.locator('#fig-rss').textContent()).toMatch(/MiB$/);
