@@ -7,6 +7,7 @@
         "native/addon_data.cc",
         "native/connection.cc",
         "native/deflate.cc",
+        "native/frame_writer.cc",
         "native/pubsub.cc",
         "native/pubsub_js.cc",
         "native/session.cc",

@@ -28,6 +28,7 @@ AddonData::~AddonData() {
     pubsub.Shutdown();
     idle_.Reset();
     timer_.Reset();
+    flush_.Reset();
   }
 }
 
@@ -37,8 +38,10 @@ void AddonData::OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
   self->AbandonAll();
   self->pubsub.Shutdown();  // closes its inbox handle, so before the handle count below
   self->deferred_.clear();
+  self->dirty_.clear();
   self->idle_.Reset();
   self->timer_.Reset();
+  self->flush_.Reset();
   if (open_uv_handles == 0) {
     napi_remove_async_cleanup_hook(handle);
   } else {
@@ -121,6 +124,50 @@ void AddonData::Defer(Connection* connection) {
     uv_unref(reinterpret_cast<uv_handle_t*>(idle_.get()));
   }
   if (!uv_is_active(reinterpret_cast<uv_handle_t*>(idle_.get()))) uv_idle_start(idle_.get(), OnIdle);
+}
+
+void AddonData::MarkDirty(Connection* connection) {
+  if (connection->flush_pending) return;
+  if (flushing_) {
+    // Queued from a callback the flush itself ran: this iteration's prepare phase is over, and the loop may block
+    // in poll next. Deferred work (an idle handle) keeps it from blocking, and Process() writes it.
+    Defer(connection);
+    return;
+  }
+  connection->flush_pending = true;
+  dirty_.push_back(connection->id());
+  if (!flush_) {
+    if (flush_.Init([&](uv_prepare_t* h) { return uv_prepare_init(loop_, h); }) != 0) {
+      connection->flush_pending = false;
+      dirty_.pop_back();
+      Defer(connection);
+      return;
+    }
+    flush_.get()->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(flush_.get()));  // the connections' own handles keep the loop alive
+  }
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(flush_.get()))) uv_prepare_start(flush_.get(), OnPrepare);
+}
+
+void AddonData::OnPrepare(uv_prepare_t* prepare) {
+  AddonData* self = static_cast<AddonData*>(prepare->data);
+  std::vector<uint32_t> batch;
+  batch.swap(self->dirty_);
+  self->flushing_ = true;
+  for (uint32_t id : batch) {
+    // Looked up again: an earlier one may have let this one be collected (then it is not found).
+    if (Connection* c = self->Find(id)) {
+      c->flush_pending = false;
+      c->FlushQueued();
+    }
+  }
+  self->flushing_ = false;
+  // Kept for the next batch: one vector per thread, not one allocation per iteration.
+  if (self->dirty_.empty()) {
+    batch.clear();
+    self->dirty_.swap(batch);
+    if (self->flush_) uv_prepare_stop(self->flush_.get());
+  }
 }
 
 void AddonData::CancelDeferred(Connection* connection) {

@@ -32,6 +32,13 @@ class AddonData {
   void Defer(Connection* connection);
   void CancelDeferred(Connection* connection);
 
+  // No poll churn: a connection that got output outside its own event (queueMsg from a timer, another connection's
+  // callback, a publish) is listed once, and one uv_prepare_t flushes every listed connection once per loop
+  // iteration, just before the loop polls: all queueMsg calls of one tick leave corked, in one write per connection.
+  // The writable poll is armed only when a write could not take everything. Listed by number, like deferred work,
+  // so a connection closed or collected meanwhile is simply not found.
+  void MarkDirty(Connection* connection);
+
   // Received messages up to kPooledMax bytes are copied into a shared slab ArrayBuffer and handed to JS as
   // (arrayBuffer, offset, length), which JS wraps in a Buffer view: one ArrayBuffer per message (node::Buffer::Copy)
   // was a fifth of the per-message cost. As with Node's own Buffer pool, a retained message keeps its slab alive.
@@ -63,6 +70,7 @@ class AddonData {
 
  private:
   static void OnIdle(uv_idle_t* idle);
+  static void OnPrepare(uv_prepare_t* prepare);
   static void OnTimer(uv_timer_t* timer);
   void ArmTimer();
   static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg);
@@ -73,6 +81,9 @@ class AddonData {
   uv_loop_t* loop_ = nullptr;
   UvHandle<uv_idle_t> idle_;
   std::vector<uint32_t> deferred_;  // connection numbers
+  UvHandle<uv_prepare_t> flush_;
+  std::vector<uint32_t> dirty_;     // connection numbers, each at most once (Connection::flush_pending)
+  bool flushing_ = false;           // inside OnPrepare
   struct TimerEntry {
     uint64_t due;
     uint64_t seq;

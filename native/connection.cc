@@ -500,7 +500,12 @@ Napi::Value Connection::Queue(Napi::Env env, Napi::Value data_value, Napi::Value
     return env.Undefined();
   }
   if (!above_drain_ && session_->BufferedAmount() > drain_threshold_) above_drain_ = true;
-  if (depth_ == 0) UpdatePoll();
+  // Outside our own event: written once per loop iteration with everything else queued meanwhile (no poll armed
+  // for it). Inside, the end of the step writes it.
+  if (depth_ == 0) {
+    if (session_->attached()) data_->MarkDirty(this);
+    else UpdatePoll();
+  }
   return Napi::Boolean::New(env, true);
 }
 
@@ -700,6 +705,27 @@ void Connection::Process(int events) {
     ObjectWrap::Unref();
   }
   if (callback_scope != nullptr) napi_close_callback_scope(env, callback_scope);  // runs nextTicks and microtasks
+}
+
+void Connection::FlushQueued() {
+  if (closed_ || depth_ > 0 || !session_->attached()) return;
+  if (stream_ == nullptr && session_->WriteBlocked()) {
+    UpdatePoll();  // the socket is full: its writable poll (armed already) runs the next Process()
+    return;
+  }
+  // What only a whole event does: wslay's queue (control frames, messages queued behind it), a stream transport's
+  // one Buffer per event, a waiter or onDrain that the write may satisfy.
+  if (stream_ != nullptr || session_->WslayWantsWrite() || above_drain_ || !waiters_.empty()) {
+    Process(0);
+    return;
+  }
+  if (!session_->OutputWaiting()) return;  // an event since has written it
+  session_->FlushOutput();
+  if (session_->IsOver()) {
+    Process(0);  // the write failed: the end is reported from there
+    return;
+  }
+  UpdatePoll();  // writable only if the socket did not take everything
 }
 
 void Connection::UpdatePoll() {

@@ -22,7 +22,7 @@
 namespace wslay_node {
 
 class AddonData;
-struct PublishedFrame;
+class PublishedFrame;
 
 class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
  public:
@@ -37,6 +37,10 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   void Abandon(bool say_going_away);
 
   bool defer_pending = false;  // listed in AddonData's deferred work
+  // Output queued from outside this connection's own event, written once per loop iteration (AddonData::MarkDirty):
+  // the session's output goes out in one write; what wslay holds, a waiter or onDrain takes a whole Process().
+  void FlushQueued();
+  bool flush_pending = false;  // listed in AddonData's dirty list
   uint32_t id() const { return id_; }
   // The thread's timer list (AddonData::ScheduleTimer) reached this connection's entry `seq`: idleTimeout,
   // automatic pings and maxLifetime are checked, then the next entry is scheduled.
@@ -49,6 +53,7 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   void OnFrameChunk(const uint8_t* data, size_t len) override;
   void OnFrameEnd() override;
   int CustomMask(uint8_t* buf, size_t len) override;
+  bool MaskIsScripted() override { return !callbacks_[kGenmask].IsEmpty(); }
   FragmentChunk ReadFragment(void* token, size_t len) override;
   void ReleaseFragment(void* token) override;
   bool CanDeliver() override { return !js_failed_; }
@@ -57,7 +62,7 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   // pub/sub (defined in pubsub.cc): queues a published message unless the connection is closing or over its
   // backpressure limit; then it misses the message (droppedMessages) or, with closeOnBackpressureLimit, is closed.
   // Runs no JS. True if queued.
-  bool QueuePublished(const PublishedFrame& frame);
+  bool QueuePublished(PublishedFrame& frame);
   uint64_t dropped_messages() const { return dropped_messages_; }
   bool ended() const { return closed_; }
 

@@ -194,14 +194,13 @@ size_t PubSubThread::DeliverLocal(const std::string& topic, const uint8_t* data,
                                   bool compress) {
   auto it = subscribers_.find(topic);
   if (it == subscribers_.end()) return 0;
-  SharedDeflate deflated(data, len);
-  PublishedFrame frame = {opcode, data, len, compress, &deflated};
+  PublishedFrame frame(opcode, data, len, compress);
   size_t queued = 0;
   // No JS runs in here and no subscription changes: QueuePublished only queues, or asks for a close.
   for (uint32_t id : it->second) {
     if (Connection* c = data_->Find(id)) queued += c->QueuePublished(frame) ? 1 : 0;
   }
-  shared_deflates_ += deflated.made();
+  shared_deflates_ += frame.deflates();
   return queued;
 }
 
@@ -321,44 +320,59 @@ void PubSubThread::Shutdown() {
 // ---------------------------------------------------------------------------------------------------------------
 // Frames
 
-const std::vector<uint8_t>* SharedDeflate::For(const DeflateParams& params) {
-  for (const Entry& e : entries_) {
+const std::shared_ptr<const SharedFrame>& PublishedFrame::Plain() {
+  if (!plain_made_) {
+    plain_made_ = true;
+    plain_ = SharedFrame::Make(opcode, 0, data, len);
+  }
+  return plain_;
+}
+
+const std::shared_ptr<const SharedFrame>& PublishedFrame::Deflated(const DeflateParams& params) {
+  for (const Entry& e : deflated_) {
     if (e.window_bits == params.compressWindowBits && e.level == params.level && e.mem_level == params.memLevel) {
-      return e.ok ? &e.bytes : nullptr;
+      return e.frame;
     }
   }
   DeflateParams shared = params;
   shared.compressNoContextTakeover = true;
   MessageCompressor compressor(shared);
-  entries_.push_back({params.compressWindowBits, params.level, params.memLevel, false, {}});
-  Entry& e = entries_.back();
-  e.ok = compressor.Compress(data_, len_, true, &e.bytes);
-  return e.ok ? &e.bytes : nullptr;
+  std::vector<uint8_t> bytes;
+  deflated_.push_back({params.compressWindowBits, params.level, params.memLevel, nullptr});
+  if (compressor.Compress(data, len, true, &bytes)) {
+    deflated_.back().frame = SharedFrame::Make(opcode, WSLAY_RSV1_BIT, bytes.data(), bytes.size());
+  }
+  return deflated_.back().frame;
 }
 
-bool Connection::QueuePublished(const PublishedFrame& frame) {
+bool Connection::QueuePublished(PublishedFrame& frame) {
   if (closed_ || session_->IsClosing()) return false;
   Session& session = *session_;
   const SessionConfig& config = session.config();
-  const uint8_t* data = frame.data;
-  size_t len = frame.len;
-  bool compress = frame.compress && config.deflate && len >= config.deflate_threshold;
-  bool deflated = false;
-  if (compress && session.SharesCompressor()) {
-    if (const std::vector<uint8_t>* bytes = frame.deflated->For(config.deflate_params)) {
-      data = bytes->data();
-      len = bytes->size();
-      deflated = true;
-    }  // else compressed by the session's own compressor
-  }
+  bool would_compress = config.deflate && frame.len >= config.deflate_threshold;
+  bool compress = frame.compress && would_compress;
+  // The thread's one frame where it fits this session: deflated once for every shared-compressor subscriber with
+  // these parameters, or plain where this session would not compress it anyway. Otherwise the session frames it
+  // (compressed by its own compressor, or plain for compress: false). Never on the plain wslay path.
+  const std::shared_ptr<const SharedFrame>* shared = nullptr;
+  if (compress && session.SharesCompressor()) shared = &frame.Deflated(config.deflate_params);
+  else if (!would_compress && !config.plain_wslay) shared = &frame.Plain();
+  if (shared != nullptr && !*shared) shared = nullptr;
+  size_t len = shared != nullptr ? (*shared)->payload_len() : frame.len;
   uint64_t buffered = session.BufferedAmount();
   bool over = config.max_backpressure != 0 ? buffered + len > config.max_backpressure
                                            : buffered >= kDefaultPublishBackpressure;
   if (!over) {
-    QueueResult r = session.QueuePublished(frame.opcode, data, len, compress, deflated);
+    QueueResult r = shared != nullptr ? session.QueueShared(*shared) : QueueResult::kNeedsOwnFrame;
+    if (r == QueueResult::kNeedsOwnFrame) r = session.QueuePublished(frame.opcode, frame.data, frame.len, compress);
     if (r == QueueResult::kOk) {
       if (!above_drain_ && session.BufferedAmount() > drain_threshold_) above_drain_ = true;
-      Defer();  // written on the next turn, with whatever else is published meanwhile: one write, no poll change
+      // Outside this connection's own event: written once per loop iteration with whatever else is published
+      // meanwhile (one write, no writable poll unless the socket is full). Inside it, the end of the step writes it.
+      if (depth_ == 0) {
+        if (session.attached()) data_->MarkDirty(this);
+        else UpdatePoll();
+      }
       return true;
     }
     if (r == QueueResult::kClosing) return false;

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "deflate.h"
+#include "frame_writer.h"
 #include "uv_handle.h"
 
 namespace wslay_node {
@@ -37,33 +38,31 @@ struct PublishedMessage {
   bool compress;
 };
 
-// Deflated copies of one published message for subscribers in shared-compressor mode (server_no_context_takeover,
-// not plainWslay): one per set of compressor parameters, made when the first such subscriber needs it.
-class SharedDeflate {
+// The frames of one published message on one thread (frame_writer.h: SharedFrame), each made when the first
+// subscriber needs it and then referenced by every subscriber it fits: the plain frame, and one deflated frame per
+// set of compressor parameters for subscribers in shared-compressor mode (server_no_context_takeover, not
+// plainWslay). Null when memory ran out or compressing failed: the subscriber then frames the message itself.
+class PublishedFrame {
  public:
-  SharedDeflate(const uint8_t* data, size_t len) : data_(data), len_(len) {}
-  // Null if compressing failed.
-  const std::vector<uint8_t>* For(const DeflateParams& params);
-  size_t made() const { return entries_.size(); }  // compressions run
+  PublishedFrame(uint8_t opcode, const uint8_t* data, size_t len, bool compress)
+      : opcode(opcode), data(data), len(len), compress(compress) {}
+  const uint8_t opcode;
+  const uint8_t* const data;
+  const size_t len;
+  const bool compress;
+
+  const std::shared_ptr<const SharedFrame>& Plain();
+  const std::shared_ptr<const SharedFrame>& Deflated(const DeflateParams& params);
+  size_t deflates() const { return deflated_.size(); }  // compressions run
 
  private:
+  bool plain_made_ = false;
+  std::shared_ptr<const SharedFrame> plain_;
   struct Entry {
     int window_bits, level, mem_level;
-    bool ok;
-    std::vector<uint8_t> bytes;
+    std::shared_ptr<const SharedFrame> frame;
   };
-  const uint8_t* data_;
-  size_t len_;
-  std::deque<Entry> entries_;  // (references stay valid as it grows) a handful at most: servers use one set of parameters
-};
-
-// What a thread's delivery hands each subscriber (Connection::QueuePublished, defined in pubsub.cc).
-struct PublishedFrame {
-  uint8_t opcode;
-  const uint8_t* data;
-  size_t len;
-  bool compress;
-  SharedDeflate* deflated;
+  std::deque<Entry> deflated_;  // references stay valid as it grows; a handful at most
 };
 
 // A subscriber with no maxBackpressure misses published messages while this many bytes already wait for it: a

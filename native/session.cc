@@ -109,7 +109,11 @@ bool IsValidReceivedCode(uint16_t code) {
 // Life cycle and the host's controls
 
 Session::Session(const SessionConfig& config, ThreadBuffers* buffers, SessionHost* host)
-    : config_(config), buffers_(buffers), host_(host), message_(buffers, this) {
+    : config_(config),
+      buffers_(buffers),
+      host_(host),
+      allowed_rsv_(config.deflate ? WSLAY_RSV1_BIT : (config.allowed_rsv & WSLAY_RSV1_BIT)),
+      message_(buffers, this) {
   int r = config.server ? wslay_event_context_server_init(&ctx_, &kCallbacks, this)
                         : wslay_event_context_client_init(&ctx_, &kCallbacks, this);
   if (r != 0) {
@@ -161,8 +165,7 @@ void Session::Close() {
   ReleaseMessage();
   carry_ = {};
   kept_input_ = {};
-  backlog_ = {};
-  backlog_offset_ = 0;
+  output_.Clear();
   compressor_.reset();
   decompressor_.reset();
 }
@@ -216,6 +219,30 @@ QueueResult Session::Queue(uint8_t opcode, const uint8_t* data, size_t len, uint
     len = compressed.size();
     rsv |= WSLAY_RSV1_BIT;
   }
+  return QueueFramed(opcode, data, len, rsv);
+}
+
+bool Session::CanFrameDirectly(uint8_t opcode, uint8_t rsv) const {
+  // wslay's queue count holds its half-sent message and fragmented sources too; a close queued by wslay itself
+  // (a protocol failure) is in that count until it is sent, and write_enabled ends with it.
+  return !config_.plain_wslay && !wslay_is_ctrl_frame(opcode) && transport_ && !fatal_ && !SendBlocked() &&
+         (rsv & ~allowed_rsv_) == 0 && wslay_event_get_queued_msg_count(ctx_) == 0 && sources_.empty() &&
+         !send_mid_frame_ && !close_queued_ && raw_close_sent_ == 0 && wslay_event_get_write_enabled(ctx_) &&
+         !wslay_event_get_close_sent(ctx_) && (config_.server || !host_->MaskIsScripted());
+}
+
+QueueResult Session::QueueFramed(uint8_t opcode, const uint8_t* data, size_t len, uint8_t rsv) {
+  if (CanFrameDirectly(opcode, rsv)) {
+    uint8_t mask[4];
+    // The key comes from where wslay's genmask would take it, in the same order (frames go out in queue order).
+    int custom = config_.server ? 1 : host_->CustomMask(mask, 4);
+    if (custom == 1 || (custom == 0 && buffers_->NextMask(mask, 4))) {
+      FrameDirectly(opcode, data, len, rsv, config_.server ? nullptr : mask);
+      source_starved_ = false;
+      return QueueResult::kOk;
+    }
+    // No key: wslay asks again when it sends, and fails the connection if that fails too.
+  }
   wslay_event_msg msg = {opcode, data, len};
   int r = wslay_event_queue_msg_ex(ctx_, &msg, rsv);
   if (r == WSLAY_ERR_INVALID_ARGUMENT) return QueueResult::kInvalidRsv;
@@ -224,6 +251,107 @@ QueueResult Session::Queue(uint8_t opcode, const uint8_t* data, size_t len, uint
   if (opcode == WSLAY_PONG) ++pongs_unsent_;  // counted like wslay's own pongs: TrackSent sees every pong leave
   source_starved_ = false;  // a new message wakes a parked source (as startWrite() does)
   return QueueResult::kOk;
+}
+
+void Session::FrameDirectly(uint8_t opcode, const uint8_t* data, size_t len, uint8_t rsv, const uint8_t* mask) {
+  uint8_t header[kMaxFrameHeader];
+  size_t hlen = WriteFrameHeader(header, rsv, opcode, len, mask);
+  ThreadBuffers& b = *buffers_;
+  if (stepping_ && output_.empty()) {
+    // Inside our own event (an echo from onMsgRecv): the gather buffer is the output's tail.
+    if (b.gather_used + hlen + len <= ThreadBuffers::kGatherSize) {
+      uint8_t* at = b.gather() + b.gather_used;
+      std::memcpy(at, header, hlen);
+      if (mask) MaskCopy(at + hlen, data, len, mask);
+      else if (len) std::memcpy(at + hlen, data, len);
+      b.gather_used += hlen + len;
+      return;
+    }
+    if (mask == nullptr && !write_blocked_) {
+      // Too large to gather: what is gathered, the header and the payload in one write, the payload not copied.
+      struct iovec extra[2] = {{header, hlen}, {const_cast<uint8_t*>(data), len}};
+      WriteGatheredThen(extra, 2);
+      return;
+    }
+    FlushGather();  // keeps the order: the gathered bytes go first (to the output if they are not all taken)
+  }
+  // Outside our event, or behind unsent bytes: into the output, written at the next flush.
+  uint8_t* at = output_.Extend(hlen + len);
+  std::memcpy(at, header, hlen);
+  if (mask) MaskCopy(at + hlen, data, len, mask);
+  else if (len) std::memcpy(at + hlen, data, len);
+  output_.EndFrame();
+}
+
+void Session::WriteGatheredThen(const struct iovec* extra, size_t n) {
+  ThreadBuffers& b = *buffers_;
+  struct iovec slices[3];
+  size_t k = 0;
+  slices[k++] = {b.gather(), b.gather_used};
+  size_t total = b.gather_used;
+  for (size_t i = 0; i < n && k < 3; ++i) {
+    slices[k++] = extra[i];
+    total += extra[i].iov_len;
+  }
+  b.gather_used = 0;
+  IoResult r = transport_->WriteV(slices, k);
+  if (r.status == IoStatus::kError) {
+    io_error_ = r.error;  // the step ends the connection
+    return;
+  }
+  size_t written = r.status == IoStatus::kOk ? r.bytes : 0;
+  if (written == total) return;
+  write_blocked_ = true;
+  // What was not taken goes to the output, in order; the last slices end one of our frames.
+  size_t skip = written;
+  for (size_t i = 0; i < k; ++i) {
+    size_t l = slices[i].iov_len;
+    if (skip >= l) {
+      skip -= l;
+      continue;
+    }
+    output_.Append(static_cast<const uint8_t*>(slices[i].iov_base) + skip, l - skip);
+    skip = 0;
+  }
+  output_.EndFrame();
+}
+
+QueueResult Session::QueueShared(const std::shared_ptr<const SharedFrame>& frame) {
+  if (close_requested_) return QueueResult::kClosing;
+  const uint8_t* payload = frame->payload();
+  size_t len = frame->payload_len();
+  bool compressed = (frame->rsv & WSLAY_RSV1_BIT) != 0;
+  if (frame->opcode != WSLAY_TEXT_FRAME && frame->opcode != WSLAY_BINARY_FRAME) return QueueResult::kInvalidRsv;
+  if (compressed && !(compressor_ && config_.deflate_params.compressNoContextTakeover)) {
+    return QueueResult::kNeedsOwnFrame;  // no deflate here, or a context that must go on per connection
+  }
+  if (!compressed && compressor_ && len >= config_.deflate_threshold && lazy_compressed_pending_ == 0) {
+    return Queue(frame->opcode, payload, len, frame->rsv);  // compressed for this connection, as Queue() does
+  }
+  if (config_.max_backpressure != 0 && BufferedAmount() + len > config_.max_backpressure) {
+    return QueueResult::kBackpressure;
+  }
+  if (!config_.server || !CanFrameDirectly(frame->opcode, frame->rsv)) {
+    return QueueFramed(frame->opcode, payload, len, frame->rsv);  // masked for a client, or wslay's queue
+  }
+  ThreadBuffers& b = *buffers_;
+  if (stepping_ && output_.empty()) {
+    if (b.gather_used + frame->bytes.size() <= ThreadBuffers::kGatherSize) {  // small: gathered like an echo
+      std::memcpy(b.gather() + b.gather_used, frame->bytes.data(), frame->bytes.size());
+      b.gather_used += frame->bytes.size();
+      return QueueResult::kOk;
+    }
+    FlushGather();
+  }
+  output_.AppendShared(frame);
+  source_starved_ = false;
+  return QueueResult::kOk;
+}
+
+void Session::FlushOutput() {
+  if (ctx_ == nullptr || !transport_ || fatal_ || write_blocked_ || !HasUnsentBytes()) return;
+  FlushBacklog();
+  if (io_error_ != 0) fatal_ = true;
 }
 
 QueueResult Session::QueueFragmented(void* token, uint8_t opcode, uint8_t rsv) {
@@ -307,10 +435,13 @@ bool Session::SendQueueEmpty() const {
          (!transport_ || transport_->Pending() == 0);
 }
 
-size_t Session::QueuedCount() const { return ctx_ ? wslay_event_get_queued_msg_count(ctx_) : 0; }
+size_t Session::QueuedCount() const {
+  // Our own frames count until their last byte is written.
+  return (ctx_ ? wslay_event_get_queued_msg_count(ctx_) : 0) + output_.frames();
+}
 
 size_t Session::BufferedAmount() const {
-  return (ctx_ ? wslay_event_get_queued_msg_length(ctx_) : 0) + (backlog_.size() - backlog_offset_) +
+  return (ctx_ ? wslay_event_get_queued_msg_length(ctx_) : 0) + output_.bytes() +
          (transport_ ? transport_->Pending() : 0);
 }
 
@@ -360,6 +491,7 @@ void Session::Step(bool readable, bool writable) {
     return;
   }
   if (fatal_) return;
+  stepping_ = true;
   try {
     DeliverHeld();
     fd_readable_ = readable;
@@ -373,11 +505,12 @@ void Session::Step(bool readable, bool writable) {
   try {
     FlushGather();  // what SendFromRecv gathered: the shared buffer must be empty when this step ends
     if (!fatal_) SendPhase();
-  } catch (const std::bad_alloc&) {  // the backlog could not grow: nothing more can be written in order
+  } catch (const std::bad_alloc&) {  // the output could not grow: nothing more can be written in order
     buffers_->gather_used = 0;
     if (fail_code_ == 0) fail_code_ = 1011;
     fatal_ = true;
   }
+  stepping_ = false;
 }
 
 void Session::ReadPhase() {
@@ -517,8 +650,8 @@ void Session::FailRaw(uint16_t code) {
     payload[0] ^= mask[0];
     payload[1] ^= mask[1];
   }
-  backlog_.insert(backlog_.end(), frame, frame + n);
-  backlog_.insert(backlog_.end(), payload, payload + 2);
+  output_.Append(frame, n);
+  output_.Append(payload, 2);
   raw_close_sent_ = code;
   FlushBacklog();
 }
@@ -620,7 +753,7 @@ ssize_t Session::OnSend(const uint8_t* data, size_t len) {
   size_t written = r.status == IoStatus::kOk ? r.bytes : 0;
   if (written < b.gather_used + len) write_blocked_ = true;
   if (written < b.gather_used) {
-    backlog_.insert(backlog_.end(), b.gather() + written, b.gather() + b.gather_used);
+    output_.Append(b.gather() + written, b.gather_used - written);
     b.gather_used = 0;
     send_mid_frame_ = true;
     wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
@@ -649,8 +782,8 @@ void Session::FlushGather() {
   if (b.gather_used == 0) return;
   size_t used = b.gather_used;
   b.gather_used = 0;
-  if (HasUnsentBytes()) {  // order must hold: gathered bytes go after the backlog
-    backlog_.insert(backlog_.end(), b.gather(), b.gather() + used);
+  if (HasUnsentBytes()) {  // order must hold: gathered bytes go after the output
+    output_.Append(b.gather(), used);
     FlushBacklog();
     return;
   }
@@ -661,14 +794,14 @@ void Session::FlushGather() {
   }
   size_t written = r.status == IoStatus::kOk ? r.bytes : 0;
   if (written < used) {
-    backlog_.insert(backlog_.end(), b.gather() + written, b.gather() + used);
+    output_.Append(b.gather() + written, used - written);
     write_blocked_ = true;
   }
 }
 
 bool Session::FlushBacklog() {
   while (HasUnsentBytes()) {
-    IoResult r = transport_->Write(backlog_.data() + backlog_offset_, backlog_.size() - backlog_offset_, nullptr, 0);
+    IoResult r = output_.Flush(transport_.get());
     if (r.status == IoStatus::kError) {
       io_error_ = r.error;
       return false;
@@ -677,12 +810,7 @@ bool Session::FlushBacklog() {
       write_blocked_ = true;
       return false;
     }
-    backlog_offset_ += r.bytes;
   }
-  // Keep a small buffer for the next stall; give a large one back.
-  if (backlog_.capacity() > ThreadBuffers::kGatherSize) backlog_ = {};
-  else backlog_.clear();
-  backlog_offset_ = 0;
   return true;
 }
 
@@ -1031,19 +1159,13 @@ void Session::DeliverNow(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint
 
 namespace wslay_node {
 
-QueueResult Session::QueuePublished(uint8_t opcode, const uint8_t* data, size_t len, bool compress, bool deflated) {
-  if (compress && !deflated) return Queue(opcode, data, len, 0);
+QueueResult Session::QueuePublished(uint8_t opcode, const uint8_t* data, size_t len, bool compress) {
+  if (compress) return Queue(opcode, data, len, 0);
   if (close_requested_) return QueueResult::kClosing;
   if (config_.max_backpressure != 0 && BufferedAmount() + len > config_.max_backpressure) {
     return QueueResult::kBackpressure;
   }
-  wslay_event_msg msg = {opcode, data, len};
-  int r = wslay_event_queue_msg_ex(ctx_, &msg, deflated ? WSLAY_RSV1_BIT : 0);
-  if (r == WSLAY_ERR_NO_MORE_MSG) return QueueResult::kClosing;
-  if (r == WSLAY_ERR_INVALID_ARGUMENT) return QueueResult::kInvalidRsv;
-  if (r != 0) return QueueResult::kNoMemory;
-  source_starved_ = false;
-  return QueueResult::kOk;
+  return QueueFramed(opcode, data, len, 0);  // as Queue() without compressing
 }
 
 }  // namespace wslay_node

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "deflate.h"
+#include "frame_writer.h"
 #include "message_buffer.h"
 #include "frame_cursor.h"
 #include "thread_buffers.h"
@@ -64,6 +65,9 @@ class SessionHost {
   virtual void OnFrameEnd() = 0;
   // Client masking keys: 1 = filled by the host, 0 = use the CSPRNG, -1 = failed.
   virtual int CustomMask(uint8_t* buf, size_t len) = 0;
+  // CustomMask runs a user's callback (script): then data frames are left to wslay, which asks for each key while
+  // it sends, never from inside a queueMsg call.
+  virtual bool MaskIsScripted() { return false; }
   virtual FragmentChunk ReadFragment(void* token, size_t len) = 0;
   virtual void ReleaseFragment(void* token) = 0;
   // False once the host can run no more callbacks (its environment is going away).
@@ -73,7 +77,8 @@ class SessionHost {
   virtual void Wake() {}
 };
 
-enum class QueueResult { kOk, kClosing, kInvalidRsv, kNoMemory, kBackpressure, kCompressFailed };
+// kNeedsOwnFrame: from QueueShared only (frame_writer.h): queue the uncompressed payload with Queue() instead.
+enum class QueueResult { kOk, kClosing, kInvalidRsv, kNoMemory, kBackpressure, kCompressFailed, kNeedsOwnFrame };
 
 // How a session ended, for onClose.
 struct CloseReport {
@@ -107,11 +112,24 @@ class Session : private BudgetHolder {
   // transport is still full).
   void Step(bool readable, bool writable = true);
 
+  // A data message is framed into the session's output directly when wslay has nothing queued or half-sent (not
+  // on the plain path); anything else goes through wslay's queue. Either way the wire order is the queue order.
   QueueResult Queue(uint8_t opcode, const uint8_t* data, size_t len, uint8_t rsv);
+  // One frame built once for many sessions (pub/sub); the contract is in frame_writer.h.
+  QueueResult QueueShared(const std::shared_ptr<const SharedFrame>& frame);
+  // Output queued outside Step() (direct frames from queueMsg outside this connection's event) that no write has
+  // been tried for yet: the host flushes it once per loop iteration (FlushOutput), so calls in one tick are corked.
+  bool OutputWaiting() const { return HasUnsentBytes() && !write_blocked_ && !stepping_; }
+  // A write was cut short: nothing more is tried until the transport is writable again (the poll says so).
+  bool WriteBlocked() const { return write_blocked_; }
+  // Writes the output (never wslay's queue): what the transport takes now; the rest waits for writable.
+  void FlushOutput();
+  // wslay has something to send (its queue, a fragmented source): only a Step() sends that.
+  bool WslayWantsWrite() const { return ctx_ != nullptr && wslay_event_want_write(ctx_); }
   QueueResult QueueFragmented(void* token, uint8_t opcode, uint8_t rsv);
-  // A published message (pubsub.cc). `deflated`: the bytes are already compressed for this session by the thread's
-  // shared compressor (SharesCompressor()), sent with RSV1; otherwise compressed here as Queue does, if `compress`.
-  QueueResult QueuePublished(uint8_t opcode, const uint8_t* data, size_t len, bool compress, bool deflated);
+  // A published message this session frames itself (pubsub.cc; shared frames go through QueueShared): compressed
+  // as Queue() does if `compress`, else never compressed (publish's compress: false).
+  QueueResult QueuePublished(uint8_t opcode, const uint8_t* data, size_t len, bool compress);
   // Compresses without context takeover (each message alone), so a message deflated once for every such subscriber
   // with the same parameters is what this session's own compressor would send.
   bool SharesCompressor() const {
@@ -234,7 +252,15 @@ class Session : private BudgetHolder {
   // Too many pongs wait unwritten behind a peer that does not read: stop reading until some are out.
   bool PongBackpressure() const { return pongs_unsent_ >= config_.max_pending_pongs; }
   bool SendBlocked() const { return write_paused_; }
-  bool HasUnsentBytes() const { return backlog_offset_ < backlog_.size(); }
+  bool HasUnsentBytes() const { return !output_.empty(); }
+  // Nothing of wslay's queued or half-sent, no close on its way, writing not paused: a data frame may be framed
+  // into the output directly (not on the plain path).
+  bool CanFrameDirectly(uint8_t opcode, uint8_t rsv) const;
+  // The part of Queue() after compression: framed directly, or queued in wslay.
+  QueueResult QueueFramed(uint8_t opcode, const uint8_t* data, size_t len, uint8_t rsv);
+  void FrameDirectly(uint8_t opcode, const uint8_t* data, size_t len, uint8_t rsv, const uint8_t* mask);
+  // The tail of the output during Step() is the thread's gather buffer: `n` more bytes of it, after the output.
+  void WriteGatheredThen(const struct iovec* extra, size_t n);
 
   const SessionConfig config_;
   ThreadBuffers* buffers_;
@@ -250,6 +276,7 @@ class Session : private BudgetHolder {
   // The transport took a write only in part: wslay is told to wait until it is writable again, so no frame's last
   // bytes are gathered (and counted as sent by wslay) behind a full transport.
   bool write_blocked_ = false;
+  const uint8_t allowed_rsv_;  // the RSV bits wslay lets us send (it masks them to RSV1)
 
   // Input: bytes of the shared read buffer not yet given to wslay, then bytes kept by this session (the upgrade
   // head and leftovers from a pause), served first.
@@ -263,9 +290,10 @@ class Session : private BudgetHolder {
   FrameCursor received_frames_;
   std::vector<uint8_t> carry_;
 
-  // Output: bytes wslay handed us that the socket did not take yet; they go out before anything else.
-  std::vector<uint8_t> backlog_;
-  size_t backlog_offset_ = 0;
+  // Output, in wire order: bytes wslay handed us that the socket did not take yet, frames we framed ourselves and
+  // shared frames (frame_writer.h). Inside Step() the thread's gather buffer follows it.
+  OutputQueue output_;
+  bool stepping_ = false;  // inside Step(): the gather buffer is this session's
   // What wslay hands us, frame by frame (TrackSent): wslay says nothing about the pongs it queues and sends by
   // itself, so the frame boundaries of its output tell us when a pong has left.
   FrameCursor sent_frames_;

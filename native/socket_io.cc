@@ -41,10 +41,14 @@ IoResult WriteSome(int fd, const uint8_t* a, size_t alen, const uint8_t* b, size
   int n = 0;
   if (alen) iov[n++] = {const_cast<uint8_t*>(a), alen};
   if (blen) iov[n++] = {const_cast<uint8_t*>(b), blen};
+  return WriteSomeV(fd, iov, n);
+}
+
+IoResult WriteSomeV(int fd, const struct iovec* slices, size_t n) {
   if (n == 0) return {IoStatus::kOk, 0, 0};
   struct msghdr msg;
   std::memset(&msg, 0, sizeof msg);
-  msg.msg_iov = iov;
+  msg.msg_iov = const_cast<struct iovec*>(slices);
   msg.msg_iovlen = n;
   for (;;) {
     ssize_t w = ::sendmsg(fd, &msg, kSendFlags);

@@ -6,6 +6,7 @@
 // One indirect call per read or write (the fd path's syscall), never per byte.
 #pragma once
 
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,8 +22,13 @@ class Transport {
  public:
   virtual ~Transport() = default;
   virtual IoResult Read(uint8_t* buf, size_t len) = 0;
-  // Writes `a` then `b` (either may be empty); a partial write is kOk with fewer bytes.
-  virtual IoResult Write(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) = 0;
+  // Writes `n` slices in order with one syscall (at most 64); a partial write is kOk with fewer bytes.
+  virtual IoResult WriteV(const struct iovec* slices, size_t n) = 0;
+  // Writes `a` then `b` (either may be empty).
+  IoResult Write(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) {
+    struct iovec slices[2] = {{const_cast<uint8_t*>(a), alen}, {const_cast<uint8_t*>(b), blen}};
+    return WriteV(slices, 2);
+  }
   // Bytes taken by Write() that have not left yet (the stream's own buffer): part of bufferedAmount.
   virtual size_t Pending() const { return 0; }
 };
@@ -34,8 +40,14 @@ class FdTransport final : public Transport {
   FdTransport(const FdTransport&) = delete;
   FdTransport& operator=(const FdTransport&) = delete;
   IoResult Read(uint8_t* buf, size_t len) override { return ReadSome(fd_, buf, len); }
-  IoResult Write(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) override {
-    return WriteSome(fd_, a, alen, b, blen);
+  IoResult WriteV(const struct iovec* slices, size_t n) override {
+    // Empty slices are left out (the kernel would take them, but they cost an iovec each).
+    struct iovec kept[64];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < 64; ++i) {
+      if (slices[i].iov_len) kept[k++] = slices[i];
+    }
+    return WriteSomeV(fd_, kept, k);
   }
 
  private:
@@ -94,18 +106,23 @@ class StreamTransport final : public Transport {
   // the rest in the session's backlog. Once full, it takes nothing until the stream has written half of what it
   // holds (as a socket becomes writable again only with room to spare), so a message's last bytes are not left
   // behind alone.
-  IoResult Write(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) override {
-    if (alen + blen == 0) return {IoStatus::kOk, 0, 0};
+  IoResult WriteV(const struct iovec* slices, size_t n) override {
+    size_t total = 0;
+    for (size_t i = 0; i < n; ++i) total += slices[i].iov_len;
+    if (total == 0) return {IoStatus::kOk, 0, 0};
     if (write_error_ != 0) return {IoStatus::kError, 0, write_error_};
     if (full_) return {IoStatus::kWouldBlock, 0, 0};
     size_t room = high_water_ > Pending() ? high_water_ - Pending() : 0;
-    size_t from_a = std::min(alen, room);
-    size_t from_b = std::min(blen, room - from_a);
-    out_.insert(out_.end(), a, a + from_a);
-    if (from_b) out_.insert(out_.end(), b, b + from_b);
-    if (from_a + from_b < alen + blen) full_ = true;
-    if (from_a + from_b == 0) return {IoStatus::kWouldBlock, 0, 0};
-    return {IoStatus::kOk, from_a + from_b, 0};
+    size_t taken = 0;
+    for (size_t i = 0; i < n && taken < room; ++i) {
+      const uint8_t* p = static_cast<const uint8_t*>(slices[i].iov_base);
+      size_t m = std::min(slices[i].iov_len, room - taken);
+      out_.insert(out_.end(), p, p + m);
+      taken += m;
+    }
+    if (taken < total) full_ = true;
+    if (taken == 0) return {IoStatus::kWouldBlock, 0, 0};
+    return {IoStatus::kOk, taken, 0};
   }
 
   // Output: what this event produced, for one write to the stream. The host calls Written() as the stream's write

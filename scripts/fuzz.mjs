@@ -24,9 +24,9 @@ const seconds = Number(arg('--seconds', 60));
 const target = arg('--target', 'all');
 const outDir = join(root, 'build', 'fuzz');
 const binary = join(outDir, 'receive_fuzzer');
-const sources = ['fuzz/receive_fuzzer.cc', 'native/session.cc', 'native/deflate.cc', 'native/utf8.cc',
+const sources = ['fuzz/receive_fuzzer.cc', 'native/session.cc', 'native/deflate.cc', 'native/utf8.cc', 'native/frame_writer.cc',
   'native/socket_io.cc', 'native/thread_buffers.cc'];
-const headers = ['native/session.h', 'native/message_buffer.h', 'native/frame_cursor.h', 'native/deflate.h', 'native/utf8.h', 'native/socket_io.h', 'native/thread_buffers.h',
+const headers = ['native/session.h', 'native/frame_writer.h', 'native/message_buffer.h', 'native/frame_cursor.h', 'native/deflate.h', 'native/utf8.h', 'native/socket_io.h', 'native/thread_buffers.h',
   'native/transport.h'];
 mkdirSync(join(outDir, 'corpus'), { recursive: true });
 

@@ -7,9 +7,11 @@ import type * as net from 'node:net';
 import type * as stream from 'node:stream';
 
 import { WebSocketConnection } from '../connection.js';
+import { Opcode } from '../constants.js';
 import { buildUpgradeResponse, validateUpgradeRequest } from '../handshake.js';
 import { formatExtensions } from '../extensions.js';
 import { negotiateServer, type NegotiatedDeflate, resolveDeflateOption } from '../permessage-deflate.js';
+import { publish, type PublishData, type PublishOptions } from '../pubsub.js';
 import { hasPlainFd } from '../socket-handover.js';
 import { checkStream } from '../stream-transport.js';
 import { kAttach, mapDeflateOption, maxRecvSizeFor, WebSocket, type WsPerMessageDeflateOptions } from './websocket.js';
@@ -152,6 +154,12 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     if (this.options.noServer) throw new Error('The server is operating in "noServer" mode');
     if (!this.#server) return null;
     return this.#server.address();
+  }
+
+  /** Pub/sub (not in ws): the package's `publish(topic, data, opcode, options)`, for every subscriber in the process
+   *  (`ws.subscribe(topic)`). Returns the number of this thread's subscribers it was queued to. */
+  publish(topic: string, data: PublishData, opcode: number = Opcode.TEXT, options?: PublishOptions): number {
+    return publish(topic, data, opcode, options);
   }
 
   /** Whether this server takes the request (its `path`, when given; the query string is ignored). */

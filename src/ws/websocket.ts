@@ -445,6 +445,21 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.#conn!.startRead();
   }
 
+  /** Pub/sub (not in ws; the package's `publish`, as uWebSockets.js has): true if newly subscribed. False before
+   *  the connection is open and after it has ended. */
+  subscribe(topic: string): boolean {
+    return this.#conn ? this.#conn.subscribe(topic) : false;
+  }
+  unsubscribe(topic: string): boolean {
+    return this.#conn ? this.#conn.unsubscribe(topic) : false;
+  }
+  isSubscribed(topic: string): boolean {
+    return this.#conn ? this.#conn.isSubscribed(topic) : false;
+  }
+  get topics(): string[] {
+    return this.#conn ? this.#conn.topics : [];
+  }
+
   addEventListener(type: string, handler: EventHandler, options?: { once?: boolean }): void {
     addEventListener(this, type, handler, options);
   }
