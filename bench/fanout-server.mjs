@@ -8,11 +8,12 @@
 //             them, the sender's publish() on its worker reaches the receivers of every worker
 //   ws        the ws package (+ bufferutil), a loop over wss.clients with send(), as its README broadcasts
 //   wslay-ws  the same ws code with its import changed to wslay/ws
+//   wslay-ws-publish  wslay/ws with its pub/sub (not in ws): receivers ws.subscribe(topic), wss.publish() per message
 // Prints "listening on http://127.0.0.1:PORT" once ready.
 import * as http from 'node:http';
 import { fileURLToPath } from 'node:url';
 
-const ENGINES = ['publish', 'queuemsg', 'pool', 'ws', 'wslay-ws'];
+const ENGINES = ['publish', 'queuemsg', 'pool', 'ws', 'wslay-ws', 'wslay-ws-publish'];
 const TOPIC = 'fanout';
 
 function parseArgs(argv) {
@@ -37,7 +38,15 @@ const isSender = (url) => new URL(url ?? '/', 'http://localhost').searchParams.g
 const options = parseArgs(process.argv.slice(2));
 const server = http.createServer((_req, res) => res.writeHead(426).end());
 
-if (options.engine === 'ws' || options.engine === 'wslay-ws') {
+if (options.engine === 'wslay-ws-publish') {
+  const { WebSocketServer } = await import('wslay/ws');
+  const wss = new WebSocketServer({ server, perMessageDeflate: false });
+  wss.on('connection', (socket, req) => {
+    socket.on('error', () => socket.terminate());
+    if (!isSender(req.url)) socket.subscribe(TOPIC);
+    else socket.on('message', (data, isBinary) => wss.publish(TOPIC, data, isBinary ? 2 : 1));
+  });
+} else if (options.engine === 'ws' || options.engine === 'wslay-ws') {
   const { WebSocketServer } = await import(options.engine === 'ws' ? 'ws' : 'wslay/ws');
   const wss = new WebSocketServer({ server, perMessageDeflate: false });
   wss.on('connection', (socket, req) => {

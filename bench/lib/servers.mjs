@@ -7,7 +7,8 @@ import { readRss, startProcess, stopProcess, waitForLine } from './processes.mjs
 const LISTENING = /^listening on http:\/\/127\.0\.0\.1:(\d+)/;
 
 /** The servers of the fan-out scenarios (bench/fanout-server.mjs --engine …), run by those scenarios only. */
-export const FANOUT_SERVERS = ['fanout-publish', 'fanout-queuemsg', 'fanout-pool', 'fanout-ws', 'fanout-wslay-ws'];
+export const FANOUT_SERVERS = ['fanout-publish', 'fanout-queuemsg', 'fanout-pool', 'fanout-ws', 'fanout-wslay-ws',
+  'fanout-wslay-ws-publish'];
 
 /**
  * Known servers. `deflate`: how the server is told to offer permessage-deflate, or null when it
@@ -99,6 +100,8 @@ function fanoutServers(benchDir, repoDir) {
     'fanout-pool': entry('pool', 'ours, publish() on 2 worker threads', undefined, ['--threads', '2']),
     'fanout-ws': { ...entry('ws', 'ws + bufferutil, a wss.clients loop'), available: true },
     'fanout-wslay-ws': entry('wslay-ws', 'wslay/ws, a wss.clients loop', join(repoDir, 'dist', 'ws', 'index.js')),
+    'fanout-wslay-ws-publish': entry('wslay-ws-publish', 'wslay/ws, ws.subscribe + wss.publish',
+      join(repoDir, 'dist', 'ws', 'index.js')),
   };
 }
 
