@@ -101,7 +101,8 @@ server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffe
   const room = (url.searchParams.get('room') || 'lobby').slice(0, 32);
   const name = (url.searchParams.get('name') || 'anonymous').slice(0, 32);
   try {
-    const stats = { transport: args.transport, onClose: echo.onClose };
+    // The stats socket ignores what the page sends, but reads (a connection without onMsgRecv does not).
+    const stats: HandleUpgradeOptions = { transport: args.transport, onMsgRecv() {}, onClose: echo.onClose };
     const options = url.pathname === '/chat' ? chat(room, name) : url.pathname === '/stats' ? stats : echo;
     const connection = handleUpgrade(req, socket, head, { ...options, perMessageDeflate: deflate });
     if (!connection) return;
