@@ -31,8 +31,8 @@ afterEach(async () => {
   mainServer = undefined;
 });
 
-async function startPool(): Promise<number> {
-  pool = new WorkerPool({ module: FIXTURE, threads: 2 });
+async function startPool(workerData?: SharedArrayBuffer): Promise<number> {
+  pool = new WorkerPool({ module: FIXTURE, threads: 2, workerData });
   const p = pool;
   poolServer = http.createServer((_req, res) => res.writeHead(426).end());
   poolServer.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
@@ -144,13 +144,16 @@ describe('pub/sub across WorkerPool threads', () => {
   });
 
   it("a thread that does not drain its inbox misses what is over the inbox's 64 MiB", async () => {
-    const port = await startPool();
+    const flags = new Int32Array(new SharedArrayBuffer(8));
+    const port = await startPool(flags.buffer as SharedArrayBuffer);
     const a = await connect(port);
     await ask(a, 'sub room-5', 'ok sub');
-    a.ws.send('block 1500');
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the worker is busy by now
+    a.ws.send('block');
+    await waitFor(() => Atomics.load(flags, 0) === 1, 5000, 'the worker to block');
     const mib = Buffer.alloc(1024 * 1024, 1);
     for (let i = 0; i < 100; i++) publish('room-5', mib, 2);
+    Atomics.store(flags, 1, 1);
+    Atomics.notify(flags, 1);
     // 64 fit, 36 are missed by that thread (its subscriber then takes what its own 1 MiB limit allows).
     expect(await ask(a, 'stats', 'stats')).toBe('stats 36');
   });
