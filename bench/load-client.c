@@ -10,7 +10,10 @@
  *
  * Modes: echo (W messages in flight per connection, one new message per echo), idle
  * (open N connections and hold them), churn (connect + handshake + close handshake in a
- * loop). The result is one JSON line on stdout.
+ * loop), fanout (one sender connection, to PATH?role=sender, and N receivers: the sender keeps
+ * W messages in flight, a message counting as done once the receivers got as many messages as
+ * there are receivers; the rate is messages delivered to receivers). The result is one JSON
+ * line on stdout.
  *
  * --messages N (echo mode) replaces the timed window with a fixed count: N echoes per phase,
  * --phases P phases on the same connections. Each phase ends once every echo is back, when the
@@ -52,7 +55,7 @@
 #include <openssl/ssl.h>
 #endif
 
-enum mode { MODE_ECHO, MODE_IDLE, MODE_CHURN };
+enum mode { MODE_ECHO, MODE_IDLE, MODE_CHURN, MODE_FANOUT };
 /* ST_TLS: TCP connected, TLS handshake in progress (--tls only) */
 enum conn_state { ST_FREE, ST_CONNECTING, ST_TLS, ST_HANDSHAKE, ST_OPEN, ST_CLOSING };
 
@@ -122,6 +125,12 @@ static struct conn *conns;
 static uint8_t rbuf[RBUF_CAP];
 static char request[1024];
 static size_t request_len;
+/* fanout: the sender's upgrade request (PATH?role=sender), its connection conns[0], and the window */
+static char request_sender[1024];
+static size_t request_sender_len;
+static struct conn *fan_sender;
+static uint64_t fan_sent, fan_delivered, fan_skipped, fan_stalls;
+static double fan_progress;
 static uint8_t *frame_plain, *frame_deflate, *frame_close;
 static size_t frame_plain_len, frame_deflate_len, frame_close_len;
 #ifdef WITH_TLS
@@ -270,6 +279,17 @@ static void prepare_frames(void) {
         "Sec-WebSocket-Key: " WS_KEY "\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
         opt.path, opt.host, opt.port,
         opt.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n" : "");
+    request_sender_len = (size_t)snprintf(request_sender, sizeof request_sender,
+        "GET %s%srole=sender HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: " WS_KEY "\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        opt.path, strchr(opt.path, '?') ? "&" : "?", opt.host, opt.port);
+}
+
+/* The upgrade request a connection sends: the sender's in fanout mode, the common one otherwise. */
+static const char *conn_request(const struct conn *c, size_t *len) {
+    if (c == fan_sender) { *len = request_sender_len; return request_sender; }
+    *len = request_len;
+    return request;
 }
 
 /* ---- connections ---- */
@@ -402,7 +422,9 @@ static void conn_start(struct conn *c) {
     if (opt.tls) {
         c->want_out = 1;
     } else {
-        ssize_t w = write(c->fd, request, request_len);
+        size_t req_len;
+        const char *req = conn_request(c, &req_len);
+        ssize_t w = write(c->fd, req, req_len);
         if (w > 0) {
             c->state = ST_HANDSHAKE;
             c->req_off = (size_t)w;
@@ -410,7 +432,7 @@ static void conn_start(struct conn *c) {
             conn_fail(c);
             return;
         }
-        c->want_out = c->req_off < request_len;
+        c->want_out = c->req_off < req_len;
     }
     struct epoll_event ev = {.events = EPOLLIN | (c->want_out ? EPOLLOUT : 0), .data.ptr = c};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) conn_fail(c);
@@ -495,6 +517,45 @@ static void on_open(struct conn *c) {
     }
 }
 
+/* ---- fanout ---- */
+
+static int fan_receivers(void) {
+    int sender_open = fan_sender->state == ST_OPEN || fan_sender->state == ST_CLOSING;
+    return open_count - sender_open;
+}
+
+/* Hand the sender frames until W messages are in flight. A message is done once the receivers got, in all, as
+ * many messages as there are receivers (so no receiver can fall far behind), or when it was given up (stall). */
+static void fanout_refill(void) {
+    int r = fan_receivers();
+    if (fan_sender->state != ST_OPEN || r <= 0) return;
+    uint64_t done = (fan_delivered + fan_skipped) / (uint64_t)r, added = 0;
+    while (fan_sent < done + (uint64_t)opt.inflight) { fan_sent++; added++; }
+    if (added) {
+        fan_sender->owed += added;
+        if (flush_out(fan_sender) < 0) conn_fail(fan_sender);
+    }
+}
+
+static void fanout_delivered(void) {
+    fan_delivered++;
+    fan_progress = now();
+    fanout_refill();
+}
+
+/* A receiver that misses messages (a server that drops them) would stall the window: after a second without a
+ * delivery, the messages in flight count as done. */
+static void fanout_check_stall(double t) {
+    int r = fan_receivers();
+    if (r <= 0 || t - fan_progress < 1.0) return;
+    uint64_t owed_deliveries = fan_sent * (uint64_t)r;
+    if (fan_delivered + fan_skipped >= owed_deliveries) return;
+    fan_skipped = owed_deliveries - fan_delivered;
+    fan_stalls++;
+    fan_progress = t;
+    fanout_refill();
+}
+
 /* A complete frame arrived; returns -1 to drop the connection. */
 static int frame_end(struct conn *c) {
     c->hdr_need = 2;
@@ -509,7 +570,9 @@ static int frame_end(struct conn *c) {
         }
         /* compressed echoes cannot be length-checked without inflating */
         if (!c->msg_compressed && c->msg_len != opt.size) len_mismatch++;
-        if (opt.messages) {
+        if (opt.mode == MODE_FANOUT) {
+            if (c != fan_sender) fanout_delivered();
+        } else if (opt.messages) {
             phase_echoed++;
             if (phase_running && phase_sent < opt.messages) { phase_sent++; c->owed++; }
         } else if (opt.mode == MODE_ECHO) {
@@ -657,13 +720,15 @@ static void on_writable(struct conn *c) {
     if (c->state == ST_TLS) { tls_step(c); return; }
 #endif
     if (c->state == ST_HANDSHAKE) {
-        ssize_t w = conn_write(c, request + c->req_off, request_len - c->req_off);
+        size_t req_len;
+        const char *req = conn_request(c, &req_len);
+        ssize_t w = conn_write(c, req + c->req_off, req_len - c->req_off);
         if (w < 0) {
             if (errno != EAGAIN && errno != EINTR) conn_fail(c);
             return;
         }
         c->req_off += (size_t)w;
-        if (c->req_off == request_len) set_events(c, 0);
+        if (c->req_off == req_len) set_events(c, 0);
         return;
     }
     if (c->state == ST_OPEN && flush_out(c) < 0) conn_fail(c);
@@ -701,7 +766,7 @@ static int read_stdin_line(void) {
 
 static void usage(void) {
     fprintf(stderr,
-        "usage: load-client --port N [--host H] [--path P] [--mode echo|idle|churn]\n"
+        "usage: load-client --port N [--host H] [--path P] [--mode echo|idle|churn|fanout]\n"
         "  [--conns N] [--inflight W] [--size S] [--text|--binary] [--deflate]\n"
         "  [--duration T] [--warmup T] [--server-pid PID] [--connect-batch N]\n"
         "  [--messages N [--phases P]]   (echo: N echoes per phase, a stdin line between phases)\n"
@@ -730,6 +795,7 @@ static void parse_args(int argc, char **argv) {
             if (!strcmp(v, "echo")) opt.mode = MODE_ECHO;
             else if (!strcmp(v, "idle")) opt.mode = MODE_IDLE;
             else if (!strcmp(v, "churn")) opt.mode = MODE_CHURN;
+            else if (!strcmp(v, "fanout")) opt.mode = MODE_FANOUT;
             else usage();
         }
         else if (!strcmp(a, "--text")) opt.text = 1;
@@ -793,7 +859,7 @@ static void resolve(void) {
 }
 
 static const char *mode_name(void) {
-    return opt.mode == MODE_ECHO ? "echo" : opt.mode == MODE_IDLE ? "idle" : "churn";
+    return opt.mode == MODE_ECHO ? "echo" : opt.mode == MODE_IDLE ? "idle" : opt.mode == MODE_FANOUT ? "fanout" : "churn";
 }
 
 int main(int argc, char **argv) {
@@ -806,9 +872,12 @@ int main(int argc, char **argv) {
     if (opt.tls) tls_setup();
 #endif
 
+    /* fanout: --conns receivers and one more connection, conns[0], the sender */
+    const int total = opt.conns + (opt.mode == MODE_FANOUT);
     ep = epoll_create1(EPOLL_CLOEXEC);
-    conns = calloc((size_t)opt.conns, sizeof *conns);
+    conns = calloc((size_t)total, sizeof *conns);
     if (ep < 0 || !conns) { perror("setup"); return 2; }
+    if (opt.mode == MODE_FANOUT) fan_sender = &conns[0];
 
     int stdin_watched = 0;
     if (opt.mode == MODE_IDLE) {
@@ -822,19 +891,23 @@ int main(int argc, char **argv) {
     const double t_begin = now(), connect_deadline = t_begin + 15;
     double t_up = 0, t_start = 0, t_end = 0;
     double cpu_start = 0, srv_start = -1;
-    uint64_t msgs_start = 0;
+    uint64_t msgs_start = 0, publishes_start = 0;
     int all_up = 0, stop = 0, phases_done = 0;
     struct epoll_event evs[512];
 
     while (!stop) {
         double t = now();
         if (!all_up) {
-            while (started < opt.conns && pending_connects < opt.connect_batch) conn_start(&conns[started++]);
-            if ((started == opt.conns && pending_connects == 0) || t > connect_deadline) {
+            while (started < total && pending_connects < opt.connect_batch) conn_start(&conns[started++]);
+            if ((started == total && pending_connects == 0) || t > connect_deadline) {
                 all_up = 1;
                 t_up = t;
                 t_start = t_up + (opt.mode == MODE_IDLE || opt.messages ? 0 : opt.warmup);
                 t_end = t_start + opt.duration;
+                if (opt.mode == MODE_FANOUT) {
+                    fan_progress = t;
+                    fanout_refill(); /* the first W messages, once every receiver is connected */
+                }
                 if (opt.mode == MODE_IDLE) {
                     printf("{\"event\":\"ready\",\"connections\":%d,\"errors\":%llu,\"seconds\":%.3f}\n",
                            open_count, (unsigned long long)errors, t_up - t_begin);
@@ -845,6 +918,7 @@ int main(int argc, char **argv) {
         if (all_up && !counting && t >= t_start) {
             counting = 1;
             msgs_start = messages; /* stays 0: nothing counts before the window */
+            publishes_start = fan_sent;
             cpu_start = own_cpu();
             srv_start = proc_cpu(opt.server_pid);
             t_start = t;
@@ -891,6 +965,7 @@ int main(int argc, char **argv) {
             }
             if (c->state != ST_FREE && (e & EPOLLOUT)) on_writable(c);
         }
+        if (opt.mode == MODE_FANOUT && all_up) fanout_check_stall(now());
         if (opt.mode == MODE_CHURN) {
             /* keep C connections cycling; a stuck one times out instead of stalling the loop */
             double t2 = now();
@@ -922,6 +997,9 @@ int main(int argc, char **argv) {
            (unsigned long long)count, secs, secs > 0 ? count / secs : 0.0, cpu);
     if (srv_start >= 0 && srv_end >= 0) printf("\"server_cpu_seconds\":%.4f,", srv_end - srv_start);
     else printf("\"server_cpu_seconds\":null,");
+    if (opt.mode == MODE_FANOUT)
+        printf("\"receivers\":%d,\"publishes\":%llu,\"stalls\":%llu,", fan_receivers(),
+               (unsigned long long)(fan_sent - publishes_start), (unsigned long long)fan_stalls);
     printf("\"length_mismatches\":%llu,\"errors\":%llu}\n", (unsigned long long)len_mismatch,
            (unsigned long long)(errors + len_mismatch));
     fflush(stdout);

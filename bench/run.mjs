@@ -10,10 +10,10 @@ import { DEFAULT_MESSAGES, callgrindAvailable, formatCallgrindTable, functionCha
 import { renderChart } from './lib/chart.mjs';
 import { formatTable, machineInfo, packageVersion, ratiosFor, summarize } from './lib/report.mjs';
 import { SCENARIOS, runScenario, unitOf } from './lib/scenarios.mjs';
-import { gitRevision, serverCatalog } from './lib/servers.mjs';
+import { FANOUT_SERVERS, gitRevision, serverCatalog } from './lib/servers.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
-const SERVER_NAMES = ['base', 'ours', 'ours-ws', 'ws', 'c', 'ours-t1', 'ours-t2', 'ours-stream'];
+const SERVER_NAMES = ['base', 'ours', 'ours-ws', 'ws', 'c', 'ours-t1', 'ours-t2', 'ours-stream', ...FANOUT_SERVERS];
 const CALLGRIND_SCENARIOS = ['pipelined', 'small', 'large', 'wss'];
 const repoDir = dirname(benchDir);
 
@@ -26,7 +26,8 @@ const USAGE = `usage: node bench/run.mjs [options]
                         made per run into bench/.bin/; the C server has no TLS and sits it out)
   --servers a,b         servers: base,ours,ours-ws,ws,c,ours-t1,ours-t2,ours-stream (default all that are available;
                         ours-tN is the echo server on N worker threads, run by pipelined-threads only; ours-stream
-                        by pipelined-stream only)
+                        by pipelined-stream only; ${FANOUT_SERVERS.join(',')} by fanout and
+                        fanout-pipelined only)
   --base DIR            also run server "base": the npm start server of another checkout of this repo
                         (built there), e.g. a worktree of the commit before a change
   --callgrind           instructions per echoed message under valgrind's callgrind instead of wall-clock

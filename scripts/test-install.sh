@@ -123,8 +123,15 @@ node -e "const W = require('wslay/ws'); if (W.WebSocket !== W || typeof W.Server
   fail "require('wslay/ws')"
 node --input-type=module -e "const m = await import('wslay/ws'); if (typeof m.WebSocketServer !== 'function') process.exit(1)" ||
   fail "import('wslay/ws')"
+# wslay/redis loads without its optional peers, which a plain install leaves out.
+node -e "if (typeof require('wslay/redis').RedisBridge !== 'function') process.exit(1)" || fail "require('wslay/redis')"
+node --input-type=module -e "const m = await import('wslay/redis'); if (typeof m.RedisBridge !== 'function') process.exit(1)" ||
+  fail "import('wslay/redis')"
+for peer in ioredis redis; do
+  ! node -e "require.resolve('$peer')" 2>/dev/null || fail "$peer was installed: it is an optional peer"
+done
 ldd "$pkgdir/wslay.node" | grep -q "libwslay.so.1 => $pkgdir/libwslay.so.1 " || { ldd "$pkgdir/wslay.node"; fail "ldd"; }
-echo "test-install: require, import (also wslay/ws), ldd: libwslay.so.1 => $pkgdir/libwslay.so.1"
+echo "test-install: require, import (also wslay/ws, wslay/redis), ldd: libwslay.so.1 => $pkgdir/libwslay.so.1"
 
 # The errors a user may meet: one message saying what to do, no stack frames of ours, no raw dlopen error alone.
 echo "require('wslay');" >load.cjs

@@ -54,7 +54,7 @@ describe.skipIf(skipWithout(nginxPeer))('nginx → echo server on a unix socket'
     const res = await fetch(`http://127.0.0.1:${nginx.port}/`);
     expect(res.status).toBe(200);
     expect(res.headers.get('server')).toMatch(/^nginx/);
-    expect(await res.text()).toContain('wslay echo console');
+    expect(await res.text()).toContain('<title>wslay demo: echo, chat, live figures</title>');
   });
 
   it.each([

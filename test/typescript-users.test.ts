@@ -2,7 +2,8 @@
 // under `strict` with `moduleResolution: nodenext`, importing 'wslay' from node_modules (the built types in dist/,
 // through package.json's exports) in a project whose tsconfig lists no `types` (TypeScript 7's default), so Node's
 // types come only from the package's own `/// <reference types="node" />`. Negative cases check that wrong calls
-// (queueMsg('x', 42), a CLOSE opcode, unknown options) no longer compile.
+// (queueMsg('x', 42), a CLOSE opcode, unknown options) no longer compile. ioredis and redis (wslay/redis's optional
+// peers) are installed beside it.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -113,6 +114,10 @@ beforeAll(() => {
   project = fs.mkdtempSync(path.join(os.tmpdir(), 'wslay-ts-user-'));
   fs.mkdirSync(path.join(project, 'node_modules'));
   fs.symlinkSync(repoRoot, path.join(project, 'node_modules', 'wslay'), 'dir');
+  // The optional peers a user of wslay/redis installs next to it (examples/chat.ts and the README use them).
+  for (const peer of ['ioredis', 'redis']) {
+    fs.symlinkSync(path.join(repoRoot, 'node_modules', peer), path.join(project, 'node_modules', peer), 'dir');
+  }
   fs.writeFileSync(path.join(project, 'package.json'), '{ "private": true }\n');
   for (const [name, source] of Object.entries(userFiles())) fs.writeFileSync(path.join(project, name), source);
   const tsconfig = {

@@ -39,7 +39,7 @@ function panel(scenario, x, y) {
       `<text x="${(bx + barW / 2).toFixed(1)}" y="${baseY + 14}" font-size="11" text-anchor="middle">${escapeXml(bar.name)}</text>`);
   });
   if (bars.length === 0) parts.push('<text x="10" y="110" font-size="11" fill="#6b7280">no result</text>');
-  const r = scenario.ratios.ours;
+  const r = scenario.ratios.ours ?? scenario.ratios['fanout-publish'];
   if (scenario.deflate && scenario.servers.ours?.median && !scenario.servers.ours.median.deflate_negotiated) {
     parts.push(`<text x="10" y="${PANEL_H - 20}" font-size="11" fill="#b91c1c">ours: deflate not negotiated</text>`);
   } else if (r && (r.vs_ws || r.vs_c)) {

@@ -48,10 +48,12 @@ export function packageVersion(path) {
 /** Ratios of every server's median rate to ws's and to C's. */
 export function ratiosFor(medians) {
   const out = {};
+  // The fan-out scenarios have their own ws server (a wss.clients loop).
+  const ws = medians.ws ?? medians['fanout-ws'];
   for (const [name, m] of Object.entries(medians)) {
     if (!m) continue;
     out[name] = {
-      vs_ws: name === 'ws' ? null : ratio(m.rate, medians.ws?.rate),
+      vs_ws: name === 'ws' || name === 'fanout-ws' ? null : ratio(m.rate, ws?.rate),
       vs_c: name === 'c' ? null : ratio(m.rate, medians.c?.rate),
       // the wslay/ws facade against the native API it wraps
       vs_ours: name === 'ours-ws' ? ratio(m.rate, medians.ours?.rate) : null,

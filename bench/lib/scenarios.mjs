@@ -1,12 +1,13 @@
 // scenarios.mjs: the issue 5 scenarios and how one run of one scenario against one server is measured.
 import { cpus } from 'node:os';
 import { readCpuTicks, sleep, startProcess, stopProcess, waitForExit, waitForLine } from './processes.mjs';
-import { startServer } from './servers.mjs';
+import { FANOUT_SERVERS, startServer } from './servers.mjs';
 
 /**
  * kind: echo (msgs/s), idle (bytes of server RSS per open connection), churn (completed
- * connect + handshake + close handshakes per second). 64 B messages are binary so the servers
- * are compared on framing alone; deflate is text, as the issue asks.
+ * connect + handshake + close handshakes per second), fanout (messages delivered to receivers per
+ * second). 64 B messages are binary so the servers are compared on framing alone; deflate is
+ * text, as the issue asks.
  */
 export const SCENARIOS = [
   { name: 'latency', kind: 'echo', conns: 1, inflight: 1, size: 64, text: false },
@@ -26,6 +27,11 @@ export const SCENARIOS = [
   { name: 'deflate', kind: 'echo', conns: 100, inflight: 10, size: 1024, text: true, deflate: true },
   { name: 'idle', kind: 'idle', conns: 5000 },
   { name: 'churn', kind: 'churn', conns: 10 },
+  // Fan-out (issue 15): one sender and 1,000 receivers, 64 B binary messages, 1 and 10 messages in flight; the rate
+  // is messages delivered to receivers per second, srv µs/op the server's CPU per delivered message. Run by the
+  // fan-out servers only (bench/fanout-server.mjs).
+  { name: 'fanout', kind: 'fanout', conns: 1000, inflight: 1, size: 64, text: false, servers: FANOUT_SERVERS },
+  { name: 'fanout-pipelined', kind: 'fanout', conns: 1000, inflight: 10, size: 64, text: false, servers: FANOUT_SERVERS },
 ];
 
 function lastJson(proc, what) {
@@ -43,6 +49,9 @@ function clientArgs(port, scenario, options, extra = []) {
     args.push(scenario.text ? '--text' : '--binary');
     if (scenario.deflate) args.push('--deflate');
     if (scenario.tls) args.push('--tls');
+  }
+  if (scenario.kind === 'fanout') {
+    args.push('--inflight', String(scenario.inflight), '--size', String(scenario.size), '--binary');
   }
   return args;
 }
@@ -129,5 +138,6 @@ export async function runScenario({ client, server, scenario, options }) {
 export function unitOf(scenario) {
   if (scenario.kind === 'idle') return { unit: 'B/conn', label: 'server RSS per idle connection', higherIsBetter: false };
   if (scenario.kind === 'churn') return { unit: 'conn/s', label: 'connect + handshake + close per second', higherIsBetter: true };
+  if (scenario.kind === 'fanout') return { unit: 'msg/s', label: 'messages delivered to receivers per second', higherIsBetter: true };
   return { unit: 'msg/s', label: 'echoed messages per second', higherIsBetter: true };
 }

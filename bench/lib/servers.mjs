@@ -9,6 +9,10 @@ export const LISTENING = /^listening on https?:\/\/127\.0\.0\.1:(\d+)/;
 /** --tls-cert/--tls-key for a server that takes them, from { cert, key } file paths (null: plain http). */
 const tlsArgs = (tls) => (tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key] : []);
 
+/** The servers of the fan-out scenarios (bench/fanout-server.mjs --engine …), run by those scenarios only. */
+export const FANOUT_SERVERS = ['fanout-publish', 'fanout-queuemsg', 'fanout-pool', 'fanout-ws', 'fanout-wslay-ws',
+  'fanout-wslay-ws-publish'];
+
 /**
  * Known servers. `deflate`: how the server is told to offer permessage-deflate, or null when it
  * cannot (it is then left out of the deflate scenario). `ours` negotiates by itself. `tls`: it serves
@@ -80,6 +84,7 @@ export function serverCatalog({ repoDir, benchDir, cServer, baseDir = null }) {
       deflate: 'flag',
       noTls: 'measured over plain TCP only',
     },
+    ...fanoutServers(benchDir, repoDir),
     c: {
       label: 'C libwslay',
       available: cServer !== null,
@@ -89,6 +94,27 @@ export function serverCatalog({ repoDir, benchDir, cServer, baseDir = null }) {
       tls: false,
       noTls: 'the C wslay server has no TLS',
     },
+  };
+}
+
+function fanoutServers(benchDir, repoDir) {
+  const script = join(benchDir, 'fanout-server.mjs');
+  const entry = (engine, label, built = join(repoDir, 'dist', 'index.js'), extra = []) => ({
+    label,
+    available: existsSync(built),
+    missing: `${built} not built yet (npm run setup)`,
+    command: () => [process.execPath, [script, '--engine', engine, '--port', '0', ...extra]],
+    deflate: null,
+    scenarioOnly: true,
+  });
+  return {
+    'fanout-publish': entry('publish', 'ours, publish()'),
+    'fanout-queuemsg': entry('queuemsg', 'ours, a queueMsg loop'),
+    'fanout-pool': entry('pool', 'ours, publish() on 2 worker threads', undefined, ['--threads', '2']),
+    'fanout-ws': { ...entry('ws', 'ws + bufferutil, a wss.clients loop'), available: true },
+    'fanout-wslay-ws': entry('wslay-ws', 'wslay/ws, a wss.clients loop', join(repoDir, 'dist', 'ws', 'index.js')),
+    'fanout-wslay-ws-publish': entry('wslay-ws-publish', 'wslay/ws, ws.subscribe + wss.publish',
+      join(repoDir, 'dist', 'ws', 'index.js')),
   };
 }
 

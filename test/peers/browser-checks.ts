@@ -1,6 +1,6 @@
 // The browser tests, shared by test/browser.test.ts (chromium → echo server) and test/nginx.test.ts (chromium →
 // nginx → echo server): the demo page is driven through its controls, and page-side WebSockets check 1 MiB
-// messages byte for byte. Registers its tests in the caller's describe().
+// messages byte for byte; its chat tab talks to page-side chat sockets, and its live panel charts the figures. Registers its tests in the caller's describe().
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
@@ -135,6 +135,69 @@ export function defineBrowserTests(target: () => BrowserTarget, screenshot: stri
     expect(await closeAfter(() => page.check('#deflate'))).toEqual(['1000', 'true']);
     await state('open').waitFor({ timeout: 10_000 });
     await expect.poll(() => page.locator('#extensions').textContent()).toBe('permessage-deflate');
+  });
+
+  it('the chat tab talks in a room over topics, not across rooms; the live panel charts the server figures', async () => {
+    await page.click('#tab-chat');
+    await page.fill('#chat-name', 'ann');
+    await page.fill('#chat-room', 'demo');
+    await page.click('#chat-join');
+    await page.locator('#chat-state[data-state="open"]').waitFor({ timeout: 10_000 });
+    const chatLines = () => page.locator('#chat-log li').allTextContents();
+    await expect.poll(chatLines, { timeout: 5000 }).toContain('server: ann joined');
+
+    // Two page-side sockets: bob in the same room, eve in another.
+    const base = target().base.replace(/^http/, 'ws');
+    await page.evaluate(async (base) => {
+      const w = window as unknown as Record<string, unknown>;
+      const open = (room: string, name: string): Promise<{ ws: WebSocket; heard: string[] }> =>
+        new Promise((resolve, reject) => {
+          const ws = new WebSocket(`${base}/chat?room=${room}&name=${name}`);
+          const heard: string[] = [];
+          ws.onmessage = (e) => {
+            const { from, text } = JSON.parse(e.data as string) as { from: string; text: string };
+            heard.push(`${from}: ${text}`);
+          };
+          ws.onopen = () => resolve({ ws, heard });
+          ws.onerror = () => reject(new Error(`${name} could not connect`));
+        });
+      w.bob = await open('demo', 'bob');
+      w.eve = await open('elsewhere', 'eve');
+    }, base);
+    await expect.poll(chatLines, { timeout: 5000 }).toContain('server: bob joined');
+    await page.fill('#chat-text', 'hello bob ✓');
+    await page.click('#chat-send');
+    const heard = (who: string) =>
+      page.evaluate((who) => ((window as unknown as Record<string, { heard: string[] }>)[who]).heard, who);
+    await expect.poll(() => heard('bob'), { timeout: 5000 }).toContain('ann: hello bob ✓');
+    await page.evaluate(() => {
+      const w = window as unknown as Record<string, { ws: WebSocket }>;
+      w.bob.ws.send('hi ann');
+      w.eve.ws.send('eve marker');
+    });
+    await expect.poll(chatLines, { timeout: 5000 }).toContain('bob: hi ann');
+    await expect.poll(() => heard('eve'), { timeout: 5000 }).toContain('eve: eve marker');
+    expect(await heard('eve')).toEqual(['server: eve joined', 'eve: eve marker']);
+    expect(await chatLines()).toEqual(['server: ann joined', 'server: bob joined', 'ann: hello bob ✓', 'bob: hi ann']);
+
+    // The live panel: a sample a second over the page's `stats` socket; this page holds 5 connections now.
+    const samples = async (): Promise<number> => Number(await page.locator('#chart').getAttribute('data-samples'));
+    await expect.poll(samples, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+    const connections = async (): Promise<number> => Number(await page.locator('#fig-connections').textContent());
+    await expect.poll(connections, { timeout: 5000 }).toBeGreaterThanOrEqual(5);
+    const points = (await page.locator('#line-out').getAttribute('points'))!.trim().split(' ');
+    expect(points.length).toBeGreaterThanOrEqual(2);
+    expect(await page.locator('#fig-rss').textContent()).toMatch(/MiB$/);
+    fs.mkdirSync(path.dirname(screenshot), { recursive: true });
+    await page.screenshot({ path: screenshot.replace(/\.png$/, '-chat.png'), fullPage: true });
+
+    await page.evaluate(() => {
+      const w = window as unknown as Record<string, { ws: WebSocket }>;
+      w.bob.ws.close();
+      w.eve.ws.close();
+    });
+    await expect.poll(chatLines, { timeout: 5000 }).toContain('server: bob left');
+    await page.click('#tab-echo');
   });
 
   it.each([

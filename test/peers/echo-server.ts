@@ -22,14 +22,23 @@ export interface EchoServer {
   stop(): Promise<void>;
 }
 
-/** `extraArgs` go to the server's command line (e.g. --tls-cert F --tls-key F for https and wss). */
+/**
+ * `extraArgs` go to the server's command line (e.g. --tls-cert F --tls-key F for https and wss); `script` runs
+ * another example server that takes --port the same way, with `env` added to its environment.
+ */
 export async function startEchoServer(
   listen: { unix: string } | { port: number } = { port: 0 },
   extraArgs: string[] = [],
+  script = echoServerScript,
+  env: Record<string, string> = {},
 ): Promise<EchoServer> {
-  if (!existsSync(echoServerScript)) throw new Error(`${echoServerScript} is missing: run node scripts/setup.mjs`);
+  if (!existsSync(script)) throw new Error(`${script} is missing: run node scripts/setup.mjs`);
   const args = [...('unix' in listen ? ['--unix', listen.unix] : ['--port', String(listen.port)]), ...extraArgs];
-  const child = spawn(process.execPath, [echoServerScript, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script, ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d));
   child.stderr!.on('data', (d: Buffer) => (out += d));
