@@ -7,6 +7,7 @@
         "native/addon_data.cc",
         "native/connection.cc",
         "native/deflate.cc",
+        "native/frame_scanner.cc",
         "native/session.cc",
         "native/thread_buffers.cc",
         "native/socket_io.cc",
