@@ -5,35 +5,11 @@
 
 namespace wslay_node {
 
-bool ParseFrameHeader(const uint8_t* p, size_t avail, FrameHeader* h) {
-  if (avail < 2) return false;
-  const uint8_t len7 = p[1] & 0x7f;
-  h->masked = (p[1] & 0x80) != 0;
-  const size_t length_bytes = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
-  h->size = static_cast<uint8_t>(2 + length_bytes + (h->masked ? 4 : 0));
-  h->length_known = avail >= 2 + length_bytes;
-  if (!h->length_known) return false;
-  h->fin = (p[0] & 0x80) != 0;
-  h->rsv = (p[0] >> 4) & 7;
-  h->opcode = p[0] & 0x0f;
-  uint64_t length = len7;
-  if (length_bytes) {
-    length = 0;
-    for (size_t i = 0; i < length_bytes; ++i) length = length << 8 | p[2 + i];
-  }
-  h->length = length;
-  // wslay's frame layer fails these (a code-less close and -400): never taken fast.
-  h->minimal = len7 == 126 ? length >= 126 : len7 == 127 ? (length >= 65536 && (length >> 63) == 0) : true;
-  if (avail < h->size) return false;
-  if (h->masked) std::memcpy(h->mask, p + 2 + length_bytes, 4);
-  return true;
-}
-
 void Unmask(uint8_t* dst, const uint8_t* src, size_t n, const uint8_t key[4], uint64_t offset) {
   // The key rotated to this offset, repeated over eight bytes: byte j of the word goes with payload byte
   // offset + j. Loads and stores go through memcpy, so no pointer is read at an alignment it does not have.
   uint8_t pattern[8];
-  for (size_t j = 0; j < 8; ++j) pattern[j] = key[(offset + j) & 3];
+  for (size_t j = 0; j < 4; ++j) pattern[j] = pattern[j + 4] = key[(offset + j) & 3];
   uint64_t word_key;
   std::memcpy(&word_key, pattern, 8);
   size_t i = 0;
@@ -48,11 +24,11 @@ void Unmask(uint8_t* dst, const uint8_t* src, size_t n, const uint8_t key[4], ui
 
 FrameScanner::Next FrameScanner::Look(const uint8_t* p, size_t avail, bool new_fast_ok) const {
   if (state_ == State::kPlainPayload) {
-    return {Piece::kPlain, static_cast<size_t>(std::min<uint64_t>(plain_left_, avail)), false};
+    return {Piece::kPlain, static_cast<size_t>(std::min<uint64_t>(plain_left_, avail)), false, false, {}};
   }
   if (state_ == State::kFastPayload) {
-    if (fast_left() == 0) return {Piece::kFastEnd, 0, false};
-    return {Piece::kFastPayload, static_cast<size_t>(std::min<uint64_t>(fast_left(), avail)), false};
+    if (fast_left() == 0) return {Piece::kFastEnd, 0, false, false, {}};
+    return {Piece::kFastPayload, static_cast<size_t>(std::min<uint64_t>(fast_left(), avail)), false, false, {}};
   }
   FrameHeader h;
   if (state_ == State::kPlainHeader) {  // the rest of a header wslay has in part, and the payload after it
@@ -60,30 +36,41 @@ FrameScanner::Next FrameScanner::Look(const uint8_t* p, size_t avail, bool new_f
     std::memcpy(joined, header_, header_len_);
     size_t more = std::min<size_t>(sizeof joined - header_len_, avail);
     std::memcpy(joined + header_len_, p, more);
-    if (!ParseFrameHeader(joined, header_len_ + more, &h)) return {Piece::kPlain, avail, false};
+    if (!ParseFrameHeader(joined, header_len_ + more, &h)) return {Piece::kPlain, avail, false, false, {}};
     size_t rest = h.size - header_len_;
-    return {Piece::kPlain, rest + static_cast<size_t>(std::min<uint64_t>(h.length, avail - rest)), false};
+    return {Piece::kPlain, rest + static_cast<size_t>(std::min<uint64_t>(h.length, avail - rest)), false, false, {}};
   }
   if (!ParseFrameHeader(p, avail, &h)) {
-    // Control frames wait until they are here whole (as FrameCursor::Take has them). A data frame's header is
-    // judged by wslay from its length on: until the length is here nothing is decided; a header that would be
-    // fast waits for its masking key; any other goes to wslay in part, as it would on the plain path.
-    if (avail == 0 || (p[0] & 0x08) || !h.length_known) return {Piece::kWait, 0, false};
-    if (h.minimal && AcceptedAsIs(h) && (h.opcode == 0 ? message_fast_ : new_fast_ok)) return {Piece::kWait, 0, false};
-    return {Piece::kPlain, avail, false};
+    // Control frames wait until they are here whole (as FrameCursor::Take has them). A data frame that cannot be
+    // fast goes to wslay in part, as on the plain path (its frame callbacks then see the same chunks). One that may
+    // be fast waits: until its length is here wslay would decide nothing, and then, if it is fast, for its masking
+    // key; a header that turns out not to be fast goes to wslay in part.
+    if (avail == 0 || (p[0] & 0x08)) return {Piece::kWait, 0, false, false, {}};
+    const bool asked = (p[0] & 0x0f) != 0;
+    if (!MayBeFast(p[0], new_fast_ok)) return {Piece::kPlain, avail, false, false, {}};
+    if (!h.length_known || (h.minimal && AcceptedAsIs(h))) return {Piece::kWait, 0, false, asked, {}};
+    return {Piece::kPlain, avail, false, false, {}};
   }
   const size_t payload_here = static_cast<size_t>(std::min<uint64_t>(h.length, avail - h.size));
   if (h.opcode & 0x08) {
     // A control frame that can be valid goes to wslay whole; one declaring more than 125 bytes wslay fails itself.
     if (h.length <= 125) {
-      if (payload_here < h.length) return {Piece::kWait, 0, false};
-      return {Piece::kPlain, h.size + payload_here, true};
+      if (payload_here < h.length) return {Piece::kWait, 0, false, false, {}};
+      return {Piece::kPlain, h.size + payload_here, true, false, {}};
     }
-    return {Piece::kPlain, h.size + payload_here, false};
+    return {Piece::kPlain, h.size + payload_here, false, false, {}};
   }
+  const bool asked = h.opcode != 0;
   const bool fast = AcceptedAsIs(h) && (h.opcode == 0 ? message_fast_ : new_fast_ok);
-  if (fast) return {Piece::kFastStart, h.size, false};
-  return {Piece::kPlain, h.size + payload_here, false};
+  if (fast) return {Piece::kFastStart, h.size, false, asked, h};
+  return {Piece::kPlain, h.size + payload_here, false, false, {}};
+}
+
+bool FrameScanner::MayBeFast(uint8_t first_byte, bool new_fast_ok) const {
+  const uint8_t opcode = first_byte & 0x0f, rsv = (first_byte >> 4) & 7;
+  if (opcode == 0) return in_message_ && message_fast_ && rsv == 0;
+  if (opcode != 1 && opcode != 2) return false;
+  return new_fast_ok && !in_message_ && (rsv == 0 || (rsv == 4 && compressed_ok_));
 }
 
 bool FrameScanner::AcceptedAsIs(const FrameHeader& h) const {
@@ -136,8 +123,8 @@ void FrameScanner::TakePlain(const uint8_t* p, size_t n) {
   }
 }
 
-const FrameHeader& FrameScanner::StartFast(const uint8_t* p) {
-  ParseFrameHeader(p, 14, &fast_);  // Look saw the whole header
+const FrameHeader& FrameScanner::StartFast(const FrameHeader& header) {
+  fast_ = header;
   fast_done_ = 0;
   Follow(fast_, true);
   state_ = State::kFastPayload;

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace wslay_node {
 
@@ -30,8 +31,30 @@ struct FrameHeader {
 };
 
 // Parses the header at `p`; false while fewer than its bytes are there (`length_known` then says whether all
-// but the masking key is).
-bool ParseFrameHeader(const uint8_t* p, size_t avail, FrameHeader* h);
+// but the masking key is). Inline: it runs once per frame.
+inline bool ParseFrameHeader(const uint8_t* p, size_t avail, FrameHeader* h) {
+  if (avail < 2) return false;
+  const uint8_t len7 = p[1] & 0x7f;
+  h->masked = (p[1] & 0x80) != 0;
+  const size_t length_bytes = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+  h->size = static_cast<uint8_t>(2 + length_bytes + (h->masked ? 4 : 0));
+  h->length_known = avail >= 2 + length_bytes;
+  if (!h->length_known) return false;
+  h->fin = (p[0] & 0x80) != 0;
+  h->rsv = (p[0] >> 4) & 7;
+  h->opcode = p[0] & 0x0f;
+  uint64_t length = len7;
+  if (length_bytes) {
+    length = 0;
+    for (size_t i = 0; i < length_bytes; ++i) length = length << 8 | p[2 + i];
+  }
+  h->length = length;
+  // wslay's frame layer fails these (a code-less close and -400): never taken fast.
+  h->minimal = len7 == 126 ? length >= 126 : len7 == 127 ? (length >= 65536 && (length >> 63) == 0) : true;
+  if (avail < h->size) return false;
+  if (h->masked) std::memcpy(h->mask, p + 2 + length_bytes, 4);
+  return true;
+}
 
 // dst[i] = src[i] ^ key[(offset + i) % 4], eight bytes at a time; dst may be src.
 void Unmask(uint8_t* dst, const uint8_t* src, size_t n, const uint8_t key[4], uint64_t offset);
@@ -52,16 +75,19 @@ class FrameScanner {
   struct Next {
     Piece piece;
     size_t len;
-    bool whole_control;  // kPlain: a whole control frame, not to be cut
+    bool whole_control;   // kPlain: a whole control frame, not to be cut
+    bool asked_new_fast;  // the answer took new_fast_ok into account (a new message begins here)
+    FrameHeader header;   // kFastStart: the header
   };
 
   // What the `avail` bytes at `p` begin with; consumes nothing. `new_fast_ok`: a message that begins here may be
-  // fast (the session has no frame callbacks to feed and buffers messages).
+  // fast (the session has no frame callbacks to feed and buffers messages); the session asks with true first and
+  // finds out only when `asked_new_fast` says it mattered.
   Next Look(const uint8_t* p, size_t avail, bool new_fast_ok) const;
 
   // Consuming what Look said.
   void TakePlain(const uint8_t* p, size_t n);
-  const FrameHeader& StartFast(const uint8_t* p);
+  const FrameHeader& StartFast(const FrameHeader& header);
   void UnmaskPayload(uint8_t* dst, const uint8_t* src, size_t n);
   // Writes the zero-length header (at most 6 bytes) for wslay; returns its size.
   size_t EndFast(uint8_t* out);
@@ -71,6 +97,8 @@ class FrameScanner {
 
  private:
   enum class State { kBoundary, kPlainHeader, kPlainPayload, kFastPayload };
+  // Whether a data frame beginning with this byte can be fast at all (its opcode, RSV and the message state).
+  bool MayBeFast(uint8_t first_byte, bool new_fast_ok) const;
   // Whether wslay accepts this data frame's header as it stands, given the fragmentation state.
   bool AcceptedAsIs(const FrameHeader& h) const;
   // Follows wslay's fragmentation state past a header it will see.

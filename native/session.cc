@@ -22,6 +22,8 @@ namespace {
 // At most this many 64 KiB reads per Step(), so one fast peer cannot starve the loop (level-triggered polling
 // brings us back for the rest).
 constexpr int kMaxReadsPerStep = 4;
+// wslay 1.1.1's frame buffer (wslay_frame.h): what one recv callback may hand it.
+constexpr size_t kWslayBufferSize = 4096;
 
 Session* Of(void* user_data) { return static_cast<Session*>(user_data); }
 
@@ -532,7 +534,8 @@ void Session::FailRaw(uint16_t code) {
 // wslay's I/O callbacks
 
 ssize_t Session::OnRecv(uint8_t* buf, size_t len) {
-  if (ReadBlocked()) {
+  // The fast path goes on to the end of the window wslay would hold on the plain path (ScanToWslay).
+  if (ReadBlocked() && recv_window_left_ == 0) {
     wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
     return -1;
   }
@@ -541,9 +544,16 @@ ssize_t Session::OnRecv(uint8_t* buf, size_t len) {
       // Not in place: the vector is freed once consumed, before wslay has delivered from it.
       size_t avail = kept_input_.size() - kept_offset_, used = 0;
       size_t n = HandToWslay(kept_input_.data() + kept_offset_, avail, buf, len, false, &used);
-      const bool failed = n == 0 && !wslay_event_get_read_enabled(ctx_);  // the fast path failed the connection
-      if (n == 0 && used < avail && !failed) carry_.assign(kept_input_.begin() + kept_offset_ + used, kept_input_.end());
       kept_offset_ += used;
+      if (n == 0 && scan_blocked_) {  // paused at the end of a window: the rest stays kept
+        scan_blocked_ = false;
+        wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+      }
+      const bool failed = n == 0 && !wslay_event_get_read_enabled(ctx_);  // the fast path failed the connection
+      if (n == 0 && kept_offset_ < kept_input_.size() && !failed) {
+        carry_.assign(kept_input_.begin() + kept_offset_, kept_input_.end());
+      }
       if (n == 0 || kept_offset_ == kept_input_.size()) {
         kept_input_ = {};
         kept_offset_ = 0;
@@ -556,7 +566,7 @@ ssize_t Session::OnRecv(uint8_t* buf, size_t len) {
       continue;  // a fast frame's payload taken, or an incomplete control frame waiting for the socket's next bytes
     }
     if (in_cur_ == in_end_) {
-      if (!fd_readable_ || reads_this_step_ >= kMaxReadsPerStep) {
+      if (!fd_readable_ || reads_this_step_ >= kMaxReadsPerStep || ReadBlocked()) {
         wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
         return -1;
       }
@@ -588,7 +598,8 @@ ssize_t Session::OnRecv(uint8_t* buf, size_t len) {
     size_t n = HandToWslay(in_cur_, static_cast<size_t>(in_end_ - in_cur_), buf, len, true, &used);
     in_cur_ += used;
     if (n != 0) return static_cast<ssize_t>(n);
-    if (!wslay_event_get_read_enabled(ctx_)) {  // the fast path failed the connection
+    if (!wslay_event_get_read_enabled(ctx_) || scan_blocked_) {  // the fast path failed the connection, or paused
+      scan_blocked_ = false;
       wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
       return -1;
     }
@@ -617,16 +628,36 @@ size_t Session::HandToWslay(uint8_t* src, size_t avail, uint8_t* buf, size_t len
 // the inflater), the end-of-message UTF-8 check. wslay then gets the zero-length header and calls its callbacks
 // as for any frame, OnMsgRecv included. What wslay was handed before a fast frame is handled by wslay first: a
 // fast frame begins only at the start of a recv, and the recv returns right after its header.
+// A pause (stopRead() in a callback) stops the plain path at the end of what wslay holds, the bytes of its last
+// recv (up to its 4 KiB buffer): the fast path follows the same windows, and goes on to the end of the current one.
 
 size_t Session::ScanToWslay(uint8_t* src, size_t avail, uint8_t* buf, size_t len, bool in_place, size_t* used) {
-  const bool new_fast_ok = config_.buffering && !host_->Wants(SessionHost::kFrameStart) &&
-                           !host_->Wants(SessionHost::kFrameChunk) && !host_->Wants(SessionHost::kFrameEnd);
+  // Whether a new message may be fast: asked of the host only when a new message begins (it can change between
+  // messages: a frame callback set later).
+  int new_fast_ok = -1;
   size_t in = 0, out = 0;
   for (;;) {
     *used = in;
     if (out == len) return out;  // wslay's buffer is full
-    const FrameScanner::Next next = scanner_.Look(src + in, avail - in, new_fast_ok);
+    FrameScanner::Next next = scanner_.Look(src + in, avail - in, new_fast_ok != 0);
+    if (next.asked_new_fast && new_fast_ok < 0) {
+      new_fast_ok = config_.buffering && !host_->Wants(SessionHost::kFrameStart) &&
+                    !host_->Wants(SessionHost::kFrameChunk) && !host_->Wants(SessionHost::kFrameEnd);
+      if (!new_fast_ok) next = scanner_.Look(src + in, avail - in, false);
+    }
     size_t n = next.len;
+    const bool takes_bytes = next.piece == FrameScanner::Piece::kPlain || next.piece == FrameScanner::Piece::kFastStart ||
+                             next.piece == FrameScanner::Piece::kFastPayload;
+    if (takes_bytes && n > 0 && next.whole_control && n > recv_window_left_) recv_window_left_ = 0;  // it starts one
+    if (takes_bytes && n > 0 && recv_window_left_ == 0) {
+      if (ReadBlocked()) {  // paused at the end of a window: the rest waits
+        scan_blocked_ = true;
+        return out;
+      }
+      recv_window_left_ = std::min<size_t>(kWslayBufferSize, avail - in);
+    }
+    if (next.piece != FrameScanner::Piece::kFastStart) n = std::min(n, recv_window_left_);
+    recv_window_left_ -= std::min(n, recv_window_left_);
     switch (next.piece) {
       case FrameScanner::Piece::kWait:
         return out;
@@ -646,7 +677,7 @@ size_t Session::ScanToWslay(uint8_t* src, size_t avail, uint8_t* buf, size_t len
         if (out > 0) return out;  // wslay handles the frames before it first
         in += n;
         *used = in;
-        if (!BeginFastFrame(scanner_.StartFast(src + in - n))) return 0;
+        if (!BeginFastFrame(scanner_.StartFast(next.header))) return 0;
         break;
       case FrameScanner::Piece::kFastPayload:
         if (n == 0) return out;

@@ -5,6 +5,8 @@
 //     reason split across reads from the wrong offset), fragment and pong limits, send backpressure;
 //   - received data messages assembled by us in one buffer (wslay runs without buffering), charged to the thread's
 //     receive budget, with messageTimeout; control frames handed to wslay whole (frame_cursor.h);
+//   - on a server (unless plain_wslay), the receive fast path: data-frame payload unmasked word-wide by us, wslay
+//     handed each such header as a zero-length frame (frame_scanner.h), and plain text's UTF-8 checked by us then;
 //   - permessage-deflate (RFC 7692) in both directions;
 //   - events held while delivery is paused, so stopRead() takes effect at once.
 // No Node and no libuv here: the host (Connection, or the fuzzer) polls the fd or feeds the stream, calls Step(), and
@@ -271,6 +273,8 @@ class Session : private BudgetHolder {
   FrameScanner scanner_;
   Utf8Validator fast_text_utf8_;
   bool fast_frame_handed_ = false;  // wslay is about to report the zero-length header of a fast frame
+  size_t recv_window_left_ = 0;     // bytes left of the window wslay would hold on the plain path (ScanToWslay)
+  bool scan_blocked_ = false;       // the scan stopped at the end of a window while reading is paused
 
   // Output: bytes wslay handed us that the socket did not take yet; they go out before anything else.
   std::vector<uint8_t> backlog_;
