@@ -24,11 +24,11 @@ void Unmask(uint8_t* dst, const uint8_t* src, size_t n, const uint8_t key[4], ui
 
 FrameScanner::Next FrameScanner::Look(const uint8_t* p, size_t avail, bool new_fast_ok) const {
   if (state_ == State::kPlainPayload) {
-    return {Piece::kPlain, static_cast<size_t>(std::min<uint64_t>(plain_left_, avail)), false, false, {}};
+    return {Piece::kPlain, static_cast<size_t>(std::min<uint64_t>(plain_left_, avail)), false, false};
   }
   if (state_ == State::kFastPayload) {
-    if (fast_left() == 0) return {Piece::kFastEnd, 0, false, false, {}};
-    return {Piece::kFastPayload, static_cast<size_t>(std::min<uint64_t>(fast_left(), avail)), false, false, {}};
+    if (fast_left() == 0) return {Piece::kFastEnd, 0, false, false};
+    return {Piece::kFastPayload, static_cast<size_t>(std::min<uint64_t>(fast_left(), avail)), false, false};
   }
   FrameHeader h;
   if (state_ == State::kPlainHeader) {  // the rest of a header wslay has in part, and the payload after it
@@ -36,34 +36,37 @@ FrameScanner::Next FrameScanner::Look(const uint8_t* p, size_t avail, bool new_f
     std::memcpy(joined, header_, header_len_);
     size_t more = std::min<size_t>(sizeof joined - header_len_, avail);
     std::memcpy(joined + header_len_, p, more);
-    if (!ParseFrameHeader(joined, header_len_ + more, &h)) return {Piece::kPlain, avail, false, false, {}};
+    if (!ParseFrameHeader(joined, header_len_ + more, &h)) return {Piece::kPlain, avail, false, false};
     size_t rest = h.size - header_len_;
-    return {Piece::kPlain, rest + static_cast<size_t>(std::min<uint64_t>(h.length, avail - rest)), false, false, {}};
+    return {Piece::kPlain, rest + static_cast<size_t>(std::min<uint64_t>(h.length, avail - rest)), false, false};
   }
   if (!ParseFrameHeader(p, avail, &h)) {
     // Control frames wait until they are here whole (as FrameCursor::Take has them). A data frame that cannot be
     // fast goes to wslay in part, as on the plain path (its frame callbacks then see the same chunks). One that may
     // be fast waits: until its length is here wslay would decide nothing, and then, if it is fast, for its masking
     // key; a header that turns out not to be fast goes to wslay in part.
-    if (avail == 0 || (p[0] & 0x08)) return {Piece::kWait, 0, false, false, {}};
+    if (avail == 0 || (p[0] & 0x08)) return {Piece::kWait, 0, false, false};
     const bool asked = (p[0] & 0x0f) != 0;
-    if (!MayBeFast(p[0], new_fast_ok)) return {Piece::kPlain, avail, false, false, {}};
-    if (!h.length_known || (h.minimal && AcceptedAsIs(h))) return {Piece::kWait, 0, false, asked, {}};
-    return {Piece::kPlain, avail, false, false, {}};
+    if (!MayBeFast(p[0], new_fast_ok)) return {Piece::kPlain, avail, false, false};
+    if (!h.length_known || (h.minimal && AcceptedAsIs(h))) return {Piece::kWait, 0, false, asked};
+    return {Piece::kPlain, avail, false, false};
   }
   const size_t payload_here = static_cast<size_t>(std::min<uint64_t>(h.length, avail - h.size));
   if (h.opcode & 0x08) {
     // A control frame that can be valid goes to wslay whole; one declaring more than 125 bytes wslay fails itself.
     if (h.length <= 125) {
-      if (payload_here < h.length) return {Piece::kWait, 0, false, false, {}};
-      return {Piece::kPlain, h.size + payload_here, true, false, {}};
+      if (payload_here < h.length) return {Piece::kWait, 0, false, false};
+      return {Piece::kPlain, h.size + payload_here, true, false};
     }
-    return {Piece::kPlain, h.size + payload_here, false, false, {}};
+    return {Piece::kPlain, h.size + payload_here, false, false};
   }
   const bool asked = h.opcode != 0;
   const bool fast = AcceptedAsIs(h) && (h.opcode == 0 ? message_fast_ : new_fast_ok);
-  if (fast) return {Piece::kFastStart, h.size, false, asked, h};
-  return {Piece::kPlain, h.size + payload_here, false, false, {}};
+  if (fast) {
+    looked_ = h;
+    return {Piece::kFastStart, h.size, false, asked};
+  }
+  return {Piece::kPlain, h.size + payload_here, false, false};
 }
 
 bool FrameScanner::MayBeFast(uint8_t first_byte, bool new_fast_ok) const {
@@ -123,8 +126,8 @@ void FrameScanner::TakePlain(const uint8_t* p, size_t n) {
   }
 }
 
-const FrameHeader& FrameScanner::StartFast(const FrameHeader& header) {
-  fast_ = header;
+const FrameHeader& FrameScanner::StartFast() {
+  fast_ = looked_;
   fast_done_ = 0;
   Follow(fast_, true);
   state_ = State::kFastPayload;

@@ -77,7 +77,6 @@ class FrameScanner {
     size_t len;
     bool whole_control;   // kPlain: a whole control frame, not to be cut
     bool asked_new_fast;  // the answer took new_fast_ok into account (a new message begins here)
-    FrameHeader header;   // kFastStart: the header
   };
 
   // What the `avail` bytes at `p` begin with; consumes nothing. `new_fast_ok`: a message that begins here may be
@@ -87,7 +86,7 @@ class FrameScanner {
 
   // Consuming what Look said.
   void TakePlain(const uint8_t* p, size_t n);
-  const FrameHeader& StartFast(const FrameHeader& header);
+  const FrameHeader& StartFast();  // the header the last Look found fast
   void UnmaskPayload(uint8_t* dst, const uint8_t* src, size_t n);
   // Writes the zero-length header (at most 6 bytes) for wslay; returns its size.
   size_t EndFast(uint8_t* out);
@@ -110,6 +109,7 @@ class FrameScanner {
   uint8_t header_[14];           // a plain data frame's header handed to wslay in parts (as wslay takes them)
   uint8_t header_len_ = 0;
   uint64_t plain_left_ = 0;      // payload bytes of the plain frame going by
+  mutable FrameHeader looked_;   // the fast header the last Look found (a cache: Look consumes nothing)
   FrameHeader fast_;             // the fast frame being taken
   uint64_t fast_done_ = 0;       // of its payload, bytes unmasked so far
   bool in_message_ = false;      // a data message has begun and not ended (wslay's own state)

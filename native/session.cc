@@ -677,7 +677,7 @@ size_t Session::ScanToWslay(uint8_t* src, size_t avail, uint8_t* buf, size_t len
         if (out > 0) return out;  // wslay handles the frames before it first
         in += n;
         *used = in;
-        if (!BeginFastFrame(scanner_.StartFast(next.header))) return 0;
+        if (!BeginFastFrame(scanner_.StartFast())) return 0;
         break;
       case FrameScanner::Piece::kFastPayload:
         if (n == 0) return out;
