@@ -10,6 +10,7 @@
         "native/frame_writer.cc",
         "native/pubsub.cc",
         "native/pubsub_js.cc",
+        "native/frame_scanner.cc",
         "native/session.cc",
         "native/session_quiet.cc",
         "native/thread_buffers.cc",

@@ -100,3 +100,38 @@ for (const server of [true, false]) {
     [0xd0, 0x62, 0x00, 0x00], [frame(9, 'x', { masked: server })]);
 }
 console.log(`wrote ${n} seeds to ${out}`);
+
+// Seeds for differential_fuzzer (fuzz/corpus/differential/): server inputs (3 configuration bytes, the piece sizes,
+// the peer's bytes; see differential_fuzzer.cc) around what the receive fast path decides: length encodings at
+// their boundaries, fragments with pings between them, UTF-8 cut across frames, bad headers, deflate.
+const diffOut = join(out, 'differential');
+mkdirSync(diffOut, { recursive: true });
+const m = { masked: true };
+const euro = Buffer.from('€uro ✓ ok');  // multi-byte sequences to cut
+const fast = {
+  echo: sequences.echo(true),
+  lengths: [125, 126, 65535, 65536].map((len) => frame(2, Buffer.alloc(len, len & 255), m)),
+  fragmented: [frame(1, euro.subarray(0, 1), { ...m, fin: false }), frame(9, 'p', m),
+    frame(0, euro.subarray(1, 5), { ...m, fin: false }), frame(10, '', m), frame(0, euro.subarray(5), m)],
+  badUtf8: [frame(1, Buffer.from([0x61, 0xe2, 0x82]), { ...m, fin: false }), frame(0, Buffer.from([0x41]), m)],
+  openUtf8: [frame(1, Buffer.from([0x61, 0xe2, 0x82]), m), frame(1, 'after', m)],
+  overLimit: [frame(2, Buffer.alloc(4097, 1), m), frame(1, 'after', m)],
+  unmasked: [frame(1, 'plain', { masked: false })],
+  rsv2: [Buffer.concat([Buffer.from([0xa1]), frame(1, 'x', m).subarray(1)])],
+  nonMinimal: [Buffer.from([0x82, 0xfe, 0x00, 0x05, 1, 2, 3, 4, 5, 6, 7, 8, 9])],
+  continuationFirst: [frame(0, 'cont', m)],
+  newInside: [frame(1, 'a', { ...m, fin: false }), frame(2, 'b', m)],
+  close: sequences.close(true),
+  deflate: sequences.deflate(true, 15),
+};
+let d = 0;
+for (const [name, bytes] of Object.entries(fast)) {
+  for (const flags of name === 'deflate' ? [1, 17, 129] : [0, 2, 4, 16, 32, 64, 128, 18]) {
+    for (const [pname, pieces] of [['whole', []], ['cut', [0, 2, 6, 40]]]) {
+      writeFileSync(join(diffOut, `${name}-${flags}-${pname}.bin`),
+        Buffer.concat([Buffer.from([flags, 7, pieces.length, ...pieces]), ...bytes]));
+      d++;
+    }
+  }
+}
+console.log(`wrote ${d} seeds to ${diffOut}`);

@@ -22,6 +22,8 @@ namespace {
 // At most this many 64 KiB reads per Step(), so one fast peer cannot starve the loop (level-triggered polling
 // brings us back for the rest).
 constexpr int kMaxReadsPerStep = 4;
+// wslay 1.1.1's frame buffer (wslay_frame.h): what one recv callback may hand it.
+constexpr size_t kWslayBufferSize = 4096;
 
 Session* Of(void* user_data) { return static_cast<Session*>(user_data); }
 
@@ -113,6 +115,8 @@ Session::Session(const SessionConfig& config, ThreadBuffers* buffers, SessionHos
       buffers_(buffers),
       host_(host),
       allowed_rsv_(config.deflate ? WSLAY_RSV1_BIT : (config.allowed_rsv & WSLAY_RSV1_BIT)),
+      scan_(config.server && !config.plain_wslay),
+      scanner_(config.deflate, config.max_recv_size),
       message_(buffers, this) {
   // No wslay context yet (dormant_): the first byte in or message out makes one (CreateContext).
   if (config.deflate) {
@@ -682,24 +686,39 @@ void Session::FailRaw(uint16_t code) {
 // wslay's I/O callbacks
 
 ssize_t Session::OnRecv(uint8_t* buf, size_t len) {
-  if (ReadBlocked()) {
+  // The fast path goes on to the end of the window wslay would hold on the plain path (ScanToWslay).
+  if (ReadBlocked() && recv_window_left_ == 0) {
     wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
     return -1;
   }
   for (;;) {
     if (kept_offset_ < kept_input_.size()) {
-      size_t n = HandToWslay(kept_input_.data() + kept_offset_, kept_input_.size() - kept_offset_, buf, len);
-      if (n == 0) carry_.assign(kept_input_.begin() + kept_offset_, kept_input_.end());
-      kept_offset_ += n;
+      // Not in place: the vector is freed once consumed, before wslay has delivered from it.
+      size_t avail = kept_input_.size() - kept_offset_, used = 0;
+      size_t n = HandToWslay(kept_input_.data() + kept_offset_, avail, buf, len, false, &used);
+      kept_offset_ += used;
+      if (n == 0 && scan_blocked_) {  // paused at the end of a window: the rest stays kept
+        scan_blocked_ = false;
+        wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+      }
+      const bool failed = n == 0 && !wslay_event_get_read_enabled(ctx_);  // the fast path failed the connection
+      if (n == 0 && kept_offset_ < kept_input_.size() && !failed) {
+        carry_.assign(kept_input_.begin() + kept_offset_, kept_input_.end());
+      }
       if (n == 0 || kept_offset_ == kept_input_.size()) {
         kept_input_ = {};
         kept_offset_ = 0;
       }
       if (n != 0) return static_cast<ssize_t>(n);
-      continue;  // the kept bytes end in an incomplete control frame: it waits for the socket's next bytes
+      if (failed) {
+        wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+      }
+      continue;  // a fast frame's payload taken, or an incomplete control frame waiting for the socket's next bytes
     }
     if (in_cur_ == in_end_) {
-      if (!fd_readable_ || reads_this_step_ >= kMaxReadsPerStep) {
+      if (!fd_readable_ || reads_this_step_ >= kMaxReadsPerStep || ReadBlocked()) {
         wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
         return -1;
       }
@@ -727,23 +746,169 @@ ssize_t Session::OnRecv(uint8_t* buf, size_t len) {
       in_cur_ = shared;
       in_end_ = shared + carried + r.bytes;
     }
-    size_t n = HandToWslay(in_cur_, static_cast<size_t>(in_end_ - in_cur_), buf, len);
-    if (n != 0) {
-      in_cur_ += n;
-      return static_cast<ssize_t>(n);
+    size_t used = 0;
+    size_t n = HandToWslay(in_cur_, static_cast<size_t>(in_end_ - in_cur_), buf, len, true, &used);
+    in_cur_ += used;
+    if (n != 0) return static_cast<ssize_t>(n);
+    if (!wslay_event_get_read_enabled(ctx_) || scan_blocked_) {  // the fast path failed the connection, or paused
+      scan_blocked_ = false;
+      wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
+      return -1;
     }
-    carry_.assign(in_cur_, in_end_);
+    if (in_cur_ != in_end_) carry_.assign(in_cur_, in_end_);
     in_cur_ = in_end_;
   }
 }
 
-size_t Session::HandToWslay(const uint8_t* src, size_t avail, uint8_t* buf, size_t len) {
+size_t Session::HandToWslay(uint8_t* src, size_t avail, uint8_t* buf, size_t len, bool in_place, size_t* used) {
+  if (scan_) return ScanToWslay(src, avail, buf, len, in_place, used);
   size_t n = received_frames_.Take(src, std::min(avail, len));
   // 0: a control frame starts here and is incomplete. wslay always has room for a whole one (its buffer is empty
   // at a frame boundary), so that can only mean the bytes are not here yet; if they are, hand them anyway.
   if (n == 0 && avail > len) n = received_frames_.Take(src, len, false);
   if (n) std::memcpy(buf, src, n);
+  *used = n;
   return n;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The receive fast path (server sessions, unless plain_wslay; see frame_scanner.h)
+//
+// A fast frame's payload is taken before wslay sees its header, so everything wslay would judge on that header is
+// judged by the scanner first (it takes only headers wslay accepts), and what OnFrameRecvStart/Chunk do for the
+// frame is done here, in the same order: the frame's start (limits), its payload (UTF-8, the message buffer or
+// the inflater), the end-of-message UTF-8 check. wslay then gets the zero-length header and calls its callbacks
+// as for any frame, OnMsgRecv included. What wslay was handed before a fast frame is handled by wslay first: a
+// fast frame begins only at the start of a recv, and the recv returns right after its header.
+// A pause (stopRead() in a callback) stops the plain path at the end of what wslay holds, the bytes of its last
+// recv (up to its 4 KiB buffer): the fast path follows the same windows, and goes on to the end of the current one.
+
+size_t Session::ScanToWslay(uint8_t* src, size_t avail, uint8_t* buf, size_t len, bool in_place, size_t* used) {
+  // Whether a new message may be fast: asked of the host only when a new message begins (it can change between
+  // messages: a frame callback set later).
+  int new_fast_ok = -1;
+  size_t in = 0, out = 0;
+  for (;;) {
+    *used = in;
+    if (out == len) return out;  // wslay's buffer is full
+    FrameScanner::Next next = scanner_.Look(src + in, avail - in, new_fast_ok != 0);
+    if (next.asked_new_fast && new_fast_ok < 0) {
+      new_fast_ok = config_.buffering && !host_->Wants(SessionHost::kFrameStart) &&
+                    !host_->Wants(SessionHost::kFrameChunk) && !host_->Wants(SessionHost::kFrameEnd);
+      if (!new_fast_ok) next = scanner_.Look(src + in, avail - in, false);
+    }
+    size_t n = next.len;
+    const bool takes_bytes = next.piece == FrameScanner::Piece::kPlain || next.piece == FrameScanner::Piece::kFastStart ||
+                             next.piece == FrameScanner::Piece::kFastPayload;
+    if (takes_bytes && n > 0 && next.whole_control && n > recv_window_left_) recv_window_left_ = 0;  // it starts one
+    if (takes_bytes && n > 0 && recv_window_left_ == 0) {
+      if (ReadBlocked()) {  // paused at the end of a window: the rest waits
+        scan_blocked_ = true;
+        return out;
+      }
+      recv_window_left_ = std::min<size_t>(kWslayBufferSize, avail - in);
+    }
+    if (next.piece != FrameScanner::Piece::kFastStart) n = std::min(n, recv_window_left_);
+    recv_window_left_ -= std::min(n, recv_window_left_);
+    switch (next.piece) {
+      case FrameScanner::Piece::kWait:
+        return out;
+      case FrameScanner::Piece::kPlain:
+        if (n == 0) return out;
+        if (n > len - out) {
+          // A control frame goes whole, in the next recv (wslay's buffer is empty then, with room for it).
+          if (out > 0 && next.whole_control) return out;
+          n = len - out;
+        }
+        std::memcpy(buf + out, src + in, n);
+        scanner_.TakePlain(src + in, n);
+        in += n;
+        out += n;
+        break;
+      case FrameScanner::Piece::kFastStart:
+        if (out > 0) return out;  // wslay handles the frames before it first
+        in += n;
+        *used = in;
+        if (!BeginFastFrame(scanner_.StartFast())) return 0;
+        break;
+      case FrameScanner::Piece::kFastPayload:
+        if (n == 0) return out;
+        in += n;
+        *used = in;
+        if (!TakeFastPayload(src + in - n, n, in_place)) return 0;
+        break;
+      case FrameScanner::Piece::kFastEnd:
+        if (!EndFastFrame()) return 0;
+        return scanner_.EndFast(buf);  // out == 0 here, and wslay asked for at least a header's room
+    }
+  }
+}
+
+bool Session::BeginFastFrame(const FrameHeader& header) {
+  wslay_event_on_frame_recv_start_arg arg;
+  arg.fin = header.fin;
+  arg.rsv = header.rsv;
+  arg.opcode = header.opcode;
+  arg.payload_length = header.length;
+  OnFrameRecvStart(&arg);
+  if (header.opcode != WSLAY_CONTINUATION_FRAME) fast_text_utf8_.Reset();
+  return wslay_event_get_read_enabled(ctx_) != 0;
+}
+
+bool Session::TakeFastPayload(uint8_t* src, size_t n, bool in_place) {
+  frame_left_ -= n;
+  if (message_compressed_) {  // unmasked where it lies, then inflated as wslay's chunks are
+    scanner_.UnmaskPayload(src, src, n);
+    InflateChunk(src, n, false);
+    return wslay_event_get_read_enabled(ctx_) != 0;
+  }
+  const bool text = message_text_;
+  if (in_place && fragments_ == 1 && frame_fin_ && n == frame_length_) {
+    // A one-frame message here whole: unmasked where it lies and delivered from there (OnMsgRecv), no copy.
+    scanner_.UnmaskPayload(src, src, n);
+    if (text && !fast_text_utf8_.Feed(src, n)) {
+      FailAsWslay(1007);
+      return false;
+    }
+    whole_ = src;
+    whole_len_ = n;
+    return true;
+  }
+  MessageBuffer::Grow grown = message_.Reserve(n, config_.max_recv_size, frame_left_);
+  if (grown != MessageBuffer::Grow::kOk) {
+    // wslay checks a chunk's UTF-8 before we would append it.
+    if (text) {
+      scanner_.UnmaskPayload(src, src, n);
+      if (!fast_text_utf8_.Feed(src, n)) {
+        FailAsWslay(1007);
+        return false;
+      }
+    }
+    Fail(grown == MessageBuffer::Grow::kOverBudget ? 1008 : 1009);  // as AppendToMessage
+    return false;
+  }
+  scanner_.UnmaskPayload(message_.end(), src, n);  // unmasked straight into the message: one pass
+  if (text && !fast_text_utf8_.Feed(message_.end(), n)) {
+    FailAsWslay(1007);
+    return false;
+  }
+  message_.Commit(n);
+  return true;
+}
+
+bool Session::EndFastFrame() {
+  // wslay's check at the end of a text message's last frame: no sequence left open.
+  if (message_text_ && !message_compressed_ && frame_fin_ && !fast_text_utf8_.Complete()) {
+    FailAsWslay(1007);
+    return false;
+  }
+  fast_frame_handed_ = true;
+  return true;
+}
+
+void Session::FailAsWslay(uint16_t code) {
+  wslay_event_queue_close(ctx_, code, nullptr, 0);  // NO_MORE_MSG when a close is already queued: keep that one
+  wslay_event_shutdown_read(ctx_);
 }
 
 ssize_t Session::OnSend(const uint8_t* data, size_t len) {
@@ -921,6 +1086,10 @@ ssize_t Session::OnFragmentRead(FragmentSource* source, uint8_t* buf, size_t len
 
 void Session::OnFrameRecvStart(const wslay_event_on_frame_recv_start_arg* arg) {
   current_opcode_ = arg->opcode;
+  if (fast_frame_handed_) {  // a fast frame's zero-length header: BeginFastFrame did the rest
+    fast_frame_handed_ = false;
+    return;
+  }
   if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
     close_payload_.clear();
     close_payload_expected_ = arg->payload_length;

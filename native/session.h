@@ -5,6 +5,8 @@
 //     reason split across reads from the wrong offset), fragment and pong limits, send backpressure;
 //   - received data messages assembled by us in one buffer (wslay runs without buffering), charged to the thread's
 //     receive budget, with messageTimeout; control frames handed to wslay whole (frame_cursor.h);
+//   - on a server (unless plain_wslay), the receive fast path: data-frame payload unmasked word-wide by us, wslay
+//     handed each such header as a zero-length frame (frame_scanner.h), and plain text's UTF-8 checked by us then;
 //   - permessage-deflate (RFC 7692) in both directions;
 //   - events held while delivery is paused, so stopRead() takes effect at once.
 // No Node and no libuv here: the host (Connection, or the fuzzer) polls the fd or feeds the stream, calls Step(), and
@@ -23,6 +25,7 @@
 #include "frame_writer.h"
 #include "message_buffer.h"
 #include "frame_cursor.h"
+#include "frame_scanner.h"
 #include "thread_buffers.h"
 #include "transport.h"
 #include "utf8.h"
@@ -246,7 +249,18 @@ class Session : private BudgetHolder {
   bool AppendToMessage(const uint8_t* data, size_t len, uint64_t coming);
   void ReleaseMessage();
   void EvictForBudget() override;
-  size_t HandToWslay(const uint8_t* src, size_t avail, uint8_t* buf, size_t len);
+  // Hands wslay the next of the `avail` bytes at `src`: returns how many were written to `buf`, and sets `*used` to
+  // how many of `src` were consumed (more than written when the fast path took a payload). `in_place`: `src` stays
+  // valid until wslay's callbacks for what was handed have run (the shared read buffer), so a one-frame message
+  // may be delivered from there.
+  size_t HandToWslay(uint8_t* src, size_t avail, uint8_t* buf, size_t len, bool in_place, size_t* used);
+  // The receive fast path (frame_scanner.h): wslay gets fast frames' headers with no payload; the payload is ours.
+  size_t ScanToWslay(uint8_t* src, size_t avail, uint8_t* buf, size_t len, bool in_place, size_t* used);
+  bool BeginFastFrame(const FrameHeader& header);
+  bool TakeFastPayload(uint8_t* src, size_t n, bool in_place);
+  bool EndFastFrame();
+  // Fails the connection as wslay does on a payload it checks itself (plain text's UTF-8): its close, no more reading.
+  void FailAsWslay(uint16_t code);
   void FinishSource(FragmentSource* source);
   // Failing the connection: Fail queues a close through wslay and stops reading, as wslay's own checks do;
   // FailRaw writes the close frame itself, for when wslay can no longer send one.
@@ -296,8 +310,8 @@ class Session : private BudgetHolder {
 
   // Input: bytes of the shared read buffer not yet given to wslay, then bytes kept by this session (the upgrade
   // head and leftovers from a pause), served first.
-  const uint8_t* in_cur_ = nullptr;
-  const uint8_t* in_end_ = nullptr;
+  uint8_t* in_cur_ = nullptr;  // writable: the fast path unmasks a whole frame where it lies
+  uint8_t* in_end_ = nullptr;
   std::vector<uint8_t> kept_input_;
   size_t kept_offset_ = 0;
   // Where frames begin in what wslay got (on a client, then in what is skipped after wslay stopped reading), and the
@@ -305,6 +319,14 @@ class Session : private BudgetHolder {
   // bytes, in one piece.
   FrameCursor received_frames_;
   std::vector<uint8_t> carry_;
+  // The receive fast path: on a server unless plain_wslay. The scanner follows every frame in place of
+  // received_frames_; fast text messages' UTF-8 is checked here (wslay sees none of their bytes).
+  const bool scan_;
+  FrameScanner scanner_;
+  Utf8Validator fast_text_utf8_;
+  bool fast_frame_handed_ = false;  // wslay is about to report the zero-length header of a fast frame
+  size_t recv_window_left_ = 0;     // bytes left of the window wslay would hold on the plain path (ScanToWslay)
+  bool scan_blocked_ = false;       // the scan stopped at the end of a window while reading is paused
 
   // Output, in wire order: bytes wslay handed us that the socket did not take yet, frames we framed ourselves and
   // shared frames (frame_writer.h). Inside Step() the thread's gather buffer follows it.
