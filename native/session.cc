@@ -1353,6 +1353,7 @@ namespace wslay_node {
 QueueResult Session::QueuePublished(uint8_t opcode, const uint8_t* data, size_t len, bool compress) {
   if (compress) return Queue(opcode, data, len, 0);
   if (close_requested_) return QueueResult::kClosing;
+  if (!Wake()) return QueueResult::kNoMemory;  // a quiet subscriber gets its wslay context back, as in Queue()
   if (config_.max_backpressure != 0 && BufferedAmount() + len > config_.max_backpressure) {
     return QueueResult::kBackpressure;
   }
