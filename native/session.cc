@@ -1370,6 +1370,8 @@ namespace wslay_node {
 QueueResult Session::QueuePublished(uint8_t opcode, const uint8_t* data, size_t len, bool compress) {
   if (compress) return Queue(opcode, data, len, 0);
   if (close_requested_) return QueueResult::kClosing;
+  // A quiet subscriber gets its wslay context back, as for Queue() (on the plain path wslay's queue takes it).
+  if (!Wake()) return QueueResult::kNoMemory;
   if (config_.max_backpressure != 0 && BufferedAmount() + len > config_.max_backpressure) {
     return QueueResult::kBackpressure;
   }
