@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/addon_data.cc",
         "native/connection.cc",
+        "native/connection_batch.cc",
         "native/deflate.cc",
         "native/frame_writer.cc",
         "native/pubsub.cc",

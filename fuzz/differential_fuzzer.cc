@@ -53,10 +53,13 @@ class MemoryTransport final : public wslay_node::Transport {
     pipe_->in_offset += n;
     return {IoStatus::kOk, n, 0};
   }
-  IoResult Write(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) override {
-    pipe_->out.append(reinterpret_cast<const char*>(a), alen);
-    if (blen) pipe_->out.append(reinterpret_cast<const char*>(b), blen);
-    return {IoStatus::kOk, alen + blen, 0};
+  IoResult WriteV(const struct iovec* slices, size_t n) override {
+    size_t total = 0;
+    for (size_t i = 0; i < n; ++i) {
+      pipe_->out.append(static_cast<const char*>(slices[i].iov_base), slices[i].iov_len);
+      total += slices[i].iov_len;
+    }
+    return {IoStatus::kOk, total, 0};
   }
 
  private:

@@ -57,7 +57,21 @@ class AddonData {
   // Where a message's offset, length and meta (rsv | opcode << 3 | status << 7) travel to JS: an Int32Array over
   // this memory (exported as deliveryInfo), read by deliverMessage before it calls the user, instead of three
   // numbers made per message. The memory is ours, so nothing JS does to the array can make a write land elsewhere.
-  int32_t delivery_info[4] = {0, 0, 0, 0};
+  //
+  // Batched delivery (Connection::FlushMessages) uses the slots after those: a stop flag the connection sets when a
+  // callback changed what delivery does (stopRead, close, terminate, the reader gone), the count the JS loop
+  // reached, then per batched message (offset, length, meta), all in one slab. A callback may run another
+  // connection's batch: its entries go after those of the batches being delivered (batch_top), up to kBatchLevels.
+  static constexpr int kBatchStop = 3;
+  static constexpr int kBatchDone = 4;
+  static constexpr uint32_t kBatchEntries = 5;
+  static constexpr uint32_t kBatchMax = 64;
+  static constexpr uint32_t kBatchLevels = 4;
+  static constexpr uint32_t kDeliveryInfoSize = kBatchEntries + 3 * kBatchMax * kBatchLevels;
+  int32_t delivery_info[kDeliveryInfoSize] = {};
+  uint32_t batch_top = kBatchEntries;  // the first entry slot that no batch being delivered holds
+  // Whether a message of `len` bytes goes into the current slab (no new slab, so a batch shares one ArrayBuffer).
+  bool SlabHasRoom(size_t len) const { return slab_ != nullptr && len <= kPooledMax && slab_used_ + len <= kSlabSize; }
   // worker_threads.markAsUntransferable, set from JS at load: each slab is marked, so no postMessage transfer can
   // detach it while we still write into it (Node's own Buffer pool is marked the same way). Without it, no slab.
   Napi::FunctionReference mark_untransferable;
@@ -65,6 +79,7 @@ class AddonData {
   // deliverClose), by Connection slot, set once at load (setSharedCallback): a connection given `true` for a slot
   // calls this one and holds no reference of its own (a reference is ~100 bytes per connection).
   static constexpr uint32_t kSharedSlots = 8;
+  static constexpr uint32_t kBatchSlot = 7;  // the JS loop over a batch (deliverBatch), in the slot no callback uses
   Napi::FunctionReference shared_callbacks[kSharedSlots];
   // Tests only (the addon's _injectArgumentFailures): the next this many callbacks of the thread find one of their
   // arguments missing, as when memory for it runs out.

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <new>
 
 #include "addon_data.h"
 #include "socket_io.h"
@@ -421,6 +422,7 @@ void Connection::EndStream() {
 
 Napi::Value Connection::Abort(const Napi::CallbackInfo& info) {
   if (closed_) return info.Env().Undefined();
+  StopBatch();
   if (info[0].ToBoolean()) {
     // The constructor failed: the object never became a connection, so release it without onClose.
     Abandon(false);
@@ -601,12 +603,14 @@ Napi::Value Connection::Close(const Napi::CallbackInfo& info) {
     reason.assign(static_cast<const char*>(r.ArrayBuffer().Data()) + r.ByteOffset(), r.ByteLength());
   }
   // The close frame is queued once everything queued before it is out; wslay alone would send it first.
+  StopBatch();
   if (session_->RequestClose(code, reason)) Defer();
   return env.Undefined();
 }
 
 Napi::Value Connection::Terminate(const Napi::CallbackInfo& info) {
   if (closed_) return info.Env().Undefined();  // already ended: nothing to do
+  StopBatch();
   session_->Terminate();
   if (depth_ > 0) return info.Env().Undefined();  // inside Process(): its end closes everything, then onClose
   // Now: the fd is closed before this returns; onClose (1006) follows on a later turn, as after any other end.
@@ -617,6 +621,7 @@ Napi::Value Connection::Terminate(const Napi::CallbackInfo& info) {
 
 Napi::Value Connection::SetReader(const Napi::CallbackInfo& info) {
   if (closed_) return info.Env().Undefined();
+  if (!info[0].ToBoolean()) StopBatch();
   session_->SetNoReader(!info[0].ToBoolean());
   if (session_->HasPendingInput()) Defer();
   if (depth_ == 0) UpdatePoll();
@@ -651,6 +656,7 @@ Napi::Value Connection::SetFlow(const Napi::CallbackInfo& info) {
   }
   if (!CheckOpen(env)) return env.Undefined();
   if (info[0].IsBoolean()) {
+    if (!info[0].As<Napi::Boolean>().Value()) StopBatch();
     session_->SetReadPaused(!info[0].As<Napi::Boolean>().Value());
     // Held events and kept input need no readiness from the fd: deliver them on a later turn.
     if (session_->HasPendingInput()) Defer();
@@ -663,6 +669,7 @@ Napi::Value Connection::SetFlow(const Napi::CallbackInfo& info) {
 Napi::Value Connection::Shutdown(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return env.Undefined();
+  StopBatch();
   if (info[0].ToBoolean()) session_->ShutdownRead();
   if (info[1].ToBoolean()) session_->ShutdownWrite();
   Defer();  // with neither direction left the connection is over; Process() decides that
@@ -730,6 +737,13 @@ void Connection::Process(int events) {
     if (stream_ != nullptr && stream_->AtEnd() && !session_->IsOver() &&
         (session_->WantedEvents() & Session::kReadable)) {
       session_->Step(true, writable);
+    }
+    if (batch_count_ != 0) {  // the session flushes every batch in its read: never left over, but never kept either
+      try {
+        FlushMessages();
+      } catch (const std::bad_alloc&) {
+        session_->FailByHost(1011);
+      }
     }
     --depth_;
     FlushStream();
@@ -1036,6 +1050,12 @@ bool Connection::Wants(Event event) {
 void Connection::OnMessage(uint8_t rsv, uint8_t opcode, const uint8_t* data, size_t len, uint16_t status) {
   const Napi::FunctionReference& deliver = Callback(kOnMsgRecv);
   if (deliver.IsEmpty() || js_failed_) return;
+  if (session_->MayBatch() && BatchMessage(rsv, opcode, data, len, status)) return;
+  if (batch_count_ != 0) {  // in order: the batch first, then this one as arriving after its callbacks
+    FlushMessages();
+    session_->Redeliver(rsv, opcode, status, data, len);
+    return;
+  }
   napi_env env = Env();
   AddonData::SlabCache no_cache;
   napi_value bytes = nullptr;

@@ -63,6 +63,7 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   void ReleaseFragment(void* token) override;
   bool CanDeliver() override { return !js_failed_; }
   void Wake() override;
+  void FlushMessages() override;  // connection_batch.cc
 
   // queueText(handle, string, flags) and queueBytes(handle, Uint8Array, flags), flags = opcode | rsv << 4: the hot
   // path of queueMsg, after src/connection.ts checked the arguments. Called with the number from _handle() instead
@@ -110,6 +111,14 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   void Finish();  // closes everything, then delivers held messages and calls onClose (both maybe later)
   void EndNow();  // closes everything and keeps the report for onClose
   void DeliverHeldThenClose();
+  // Batched delivery (connection_batch.cc): OnMessage keeps a message that may be batched in the slab, its entry in
+  // deliveryInfo, and returns true; FlushMessages has the JS loop (deliverBatch) call onMsgRecv for each.
+  bool BatchMessage(uint8_t rsv, uint8_t opcode, const uint8_t* data, size_t len, uint16_t status);
+  // Called by the methods that change what delivery does (stopRead, the reader gone, close, terminate, abort,
+  // shutdownRead): the JS loop stops after the current callback and the rest goes back through the session.
+  void StopBatch() {
+    if (batch_flushing_) data_->delivery_info[AddonData::kBatchStop] = 1;
+  }
   void Release();
   void UpdatePoll();
   // The stream transport's side of a Process(): what the session wrote goes to the stream as one Buffer.
@@ -177,6 +186,10 @@ class Connection : public Napi::ObjectWrap<Connection>, public SessionHost {
   napi_value event_deliver_ = nullptr;  // callbacks_[kOnMsgRecv]'s function
   AddonData::SlabCache event_slab_;
   bool in_event_scope_ = false;
+  bool batch_flushing_ = false;  // inside FlushMessages' JS call
+  uint8_t batch_count_ = 0;      // messages batched, all in batch_slab_ (a value of Process()'s handle scope)
+  uint16_t batch_base_ = 0;      // their first entry in deliveryInfo
+  napi_value batch_slab_ = nullptr;
   int depth_ = 0;            // > 0 inside Process()
   bool self_ref_ = false;    // holds a strong reference to its JS object while open
   bool loop_ref_ = true;     // the handles keep the loop alive (ref()/unref())

@@ -541,6 +541,7 @@ void Session::ReadPhase() {
   if (ReadBlocked() || !wslay_event_want_read(ctx_)) return;
   in_recv_ = true;
   int r = wslay_event_recv(ctx_);
+  FlushBatch();
   in_recv_ = false;
   if (in_cur_ != in_end_) {
     // Stopped in the middle of the shared buffer (paused, or closed): keep the rest if it can still matter.
@@ -648,7 +649,15 @@ void Session::SendFromRecv() {
   }
 }
 
+void Session::FlushBatch() {
+  if (!batch_pending_) return;
+  batch_pending_ = false;
+  host_->FlushMessages();
+  SendFromRecv();
+}
+
 void Session::Fail(uint16_t code) {
+  FlushBatch();  // the messages before the failing frame are delivered (and their echoes queued) before its close
   if (fail_code_ == 0) fail_code_ = code;
   ReleaseMessage();
   close_queued_ = true;
@@ -718,6 +727,7 @@ ssize_t Session::OnRecv(uint8_t* buf, size_t len) {
       continue;  // a fast frame's payload taken, or an incomplete control frame waiting for the socket's next bytes
     }
     if (in_cur_ == in_end_) {
+      FlushBatch();  // before the shared read buffer is refilled (and an EOF or error is seen)
       if (!fd_readable_ || reads_this_step_ >= kMaxReadsPerStep || ReadBlocked()) {
         wslay_event_set_error(ctx_, WSLAY_ERR_WOULDBLOCK);
         return -1;
@@ -802,6 +812,8 @@ size_t Session::ScanToWslay(uint8_t* src, size_t avail, uint8_t* buf, size_t len
                              next.piece == FrameScanner::Piece::kFastPayload;
     if (takes_bytes && n > 0 && next.whole_control && n > recv_window_left_) recv_window_left_ = 0;  // it starts one
     if (takes_bytes && n > 0 && recv_window_left_ == 0) {
+      // Callbacks run before a new window begins, so a pause in them stops where it stops without batching.
+      FlushBatch();
       if (ReadBlocked()) {  // paused at the end of a window: the rest waits
         scan_blocked_ = true;
         return out;
@@ -815,6 +827,7 @@ size_t Session::ScanToWslay(uint8_t* src, size_t avail, uint8_t* buf, size_t len
         return out;
       case FrameScanner::Piece::kPlain:
         if (n == 0) return out;
+        FlushBatch();  // wslay judges these bytes: what came before is delivered first
         if (n > len - out) {
           // A control frame goes whole, in the next recv (wslay's buffer is empty then, with room for it).
           if (out > 0 && next.whole_control) return out;
@@ -907,6 +920,7 @@ bool Session::EndFastFrame() {
 }
 
 void Session::FailAsWslay(uint16_t code) {
+  FlushBatch();
   wslay_event_queue_close(ctx_, code, nullptr, 0);  // NO_MORE_MSG when a close is already queued: keep that one
   wslay_event_shutdown_read(ctx_);
 }
@@ -1086,6 +1100,7 @@ ssize_t Session::OnFragmentRead(FragmentSource* source, uint8_t* buf, size_t len
 
 void Session::OnFrameRecvStart(const wslay_event_on_frame_recv_start_arg* arg) {
   current_opcode_ = arg->opcode;
+  last_frame_fast_ = fast_frame_handed_;
   if (fast_frame_handed_) {  // a fast frame's zero-length header: BeginFastFrame did the rest
     fast_frame_handed_ = false;
     return;
@@ -1286,6 +1301,7 @@ void Session::OnMsgRecv(const wslay_event_on_msg_recv_arg* arg) {
     if (host_->Wants(SessionHost::kMessage)) {
       uint8_t rsv = message_compressed_ ? (arg->rsv & ~WSLAY_RSV1_BIT) : arg->rsv;
       Deliver(SessionHost::kMessage, 1, rsv, arg->opcode, 0, len, data, len);
+      if (last_frame_fast_) batch_pending_ = true;
     }
     ReleaseMessage();
     SendFromRecv();
@@ -1305,6 +1321,7 @@ void Session::Deliver(SessionHost::Event kind, uint8_t fin, uint8_t rsv, uint8_t
                       uint64_t length, const uint8_t* data, size_t len) {
   // Paused after close(): we read on only to find the peer's close. Holding what comes before it would let the peer
   // grow our memory without bound, so it is dropped.
+  if (kind != SessionHost::kMessage) FlushBatch();
   if (terminated_ || !host_->CanDeliver() || DiscardingInput()) return;  // terminate(): nothing more
   if (read_paused_ || HasHeld()) {
     if (buffers_->InjectedFailure(ThreadBuffers::Growth::kOther)) throw std::bad_alloc();  // test hook
@@ -1353,7 +1370,8 @@ namespace wslay_node {
 QueueResult Session::QueuePublished(uint8_t opcode, const uint8_t* data, size_t len, bool compress) {
   if (compress) return Queue(opcode, data, len, 0);
   if (close_requested_) return QueueResult::kClosing;
-  if (!Wake()) return QueueResult::kNoMemory;  // a quiet subscriber gets its wslay context back, as in Queue()
+  // A quiet subscriber gets its wslay context back, as for Queue() (on the plain path wslay's queue takes it).
+  if (!Wake()) return QueueResult::kNoMemory;
   if (config_.max_backpressure != 0 && BufferedAmount() + len > config_.max_backpressure) {
     return QueueResult::kBackpressure;
   }

@@ -78,6 +78,10 @@ class SessionHost {
   // The session has work without any fd readiness (another connection's budget check failed it): Step() it on a
   // later turn.
   virtual void Wake() {}
+  // Batched delivery: while Session::MayBatch() the host may keep the messages OnMessage gives it and deliver them
+  // later, in order; it must deliver them all when this is called. The session calls it before anything that
+  // delivered messages must come before: a frame wslay judges, a read, a failure, any other event, the read's end.
+  virtual void FlushMessages() {}
 };
 
 // kNeedsOwnFrame: from QueueShared only (frame_writer.h): queue the uncompressed payload with Queue() instead.
@@ -194,6 +198,16 @@ class Session : private BudgetHolder {
   // them (DeliverHeld, which stops while reading is paused) before it reports the end.
   bool HasHeldEvents() const { return HasHeld(); }
   void DeliverHeld();
+  // Inside a read, for a data message whose last frame took the receive fast path: the host may batch it
+  // (SessionHost::FlushMessages), since only the binding judged its frames and nothing wslay judges comes before
+  // the next flush.
+  bool MayBatch() const { return in_recv_ && last_frame_fast_; }
+  // A batched message its callback did not reach (a callback paused, closed, terminated or threw): handled as a
+  // message arriving now: dropped if nobody takes messages any more (as OnMsgRecv does), else held, dropped or
+  // delivered as Deliver decides.
+  void Redeliver(uint8_t rsv, uint8_t opcode, uint16_t status, const uint8_t* data, size_t len) {
+    if (host_->Wants(SessionHost::kMessage)) Deliver(SessionHost::kMessage, 1, rsv, opcode, status, len, data, len);
+  }
   // At environment teardown: a best-effort close frame (between frames only), then Close().
   void SayGoingAway(uint16_t code);
   // Frees the wslay context and the transport, closing an fd (the host stops polling it first). Held events stay.
@@ -235,6 +249,9 @@ class Session : private BudgetHolder {
   void ReadPhase();
   void SendPhase();
   void SendFromRecv();
+  // Has the host deliver the messages it batched, then hands wslay what their callbacks queued (as SendFromRecv
+  // after each message).
+  void FlushBatch();
   void FlushGather();
   void TrackSent(const uint8_t* data, size_t len);
   bool FlushBacklog();
@@ -325,6 +342,8 @@ class Session : private BudgetHolder {
   FrameScanner scanner_;
   Utf8Validator fast_text_utf8_;
   bool fast_frame_handed_ = false;  // wslay is about to report the zero-length header of a fast frame
+  bool last_frame_fast_ = false;    // the frame wslay reported last was a fast frame
+  bool batch_pending_ = false;      // the host may hold batched messages (FlushBatch)
   size_t recv_window_left_ = 0;     // bytes left of the window wslay would hold on the plain path (ScanToWslay)
   bool scan_blocked_ = false;       // the scan stopped at the end of a window while reading is paused
 

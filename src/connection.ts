@@ -163,6 +163,10 @@ export interface WebSocketConnectionOptions {
 }
 
 const { queueText, queueBytes, deliveryInfo } = native;
+// deliveryInfo's batch slots and the shared callback slot of the batch loop (native/addon_data.h).
+const BATCH_SLOT = 7;
+const BATCH_STOP = 3;
+const BATCH_DONE = 4;
 const EMPTY = Buffer.alloc(0);
 
 function checkSmallInt(value: unknown, max: number, name: string): number {
@@ -437,6 +441,28 @@ export class WebSocketConnection extends native.NativeConnection {
     // true) selects it): about 200 bytes less per connection.
     native.setSharedCallback(CallbackSlot.onMsgRecv, WebSocketConnection.#deliverMessage);
     native.setSharedCallback(CallbackSlot.onClose, WebSocketConnection.#deliverClose);
+    native.setSharedCallback(BATCH_SLOT, WebSocketConnection.#deliverBatch);
+  }
+
+  // Several messages of one read in one call (native/connection_batch.cc): `where` is the first entry's index in
+  // deliveryInfo << 7 | the count; each entry is (offset, length, meta) in `slab`. The loop stops after a callback
+  // that paused, closed, terminated or dropped the reader (the native side sets the stop slot), and reports how far
+  // it got, also when a callback throws: the native side hands the rest back to the session.
+  static #deliverBatch(this: WebSocketConnection, slab: ArrayBuffer, where: number): void {
+    const first = where >>> 7;
+    const end = first + 3 * (where & 127);
+    let at = first;
+    try {
+      while (at < end) {
+        const meta = deliveryInfo[at + 2];
+        const msg = Buffer.from(slab, deliveryInfo[at], deliveryInfo[at + 1]);
+        at += 3;
+        this.#onMsgRecv?.call(this, (meta & 7) as RsvBits, ((meta >>> 3) & 15) as MessageOpcode, msg, meta >>> 7);
+        if (deliveryInfo[BATCH_STOP] !== 0) break;
+      }
+    } finally {
+      deliveryInfo[BATCH_DONE] = (at - first) / 3;
+    }
   }
 
   static #deliverMessage(this: WebSocketConnection, bytes: ArrayBuffer | Buffer): void {
