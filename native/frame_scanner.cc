@@ -5,23 +5,6 @@
 
 namespace wslay_node {
 
-void Unmask(uint8_t* dst, const uint8_t* src, size_t n, const uint8_t key[4], uint64_t offset) {
-  // The key rotated to this offset, repeated over eight bytes: byte j of the word goes with payload byte
-  // offset + j. Loads and stores go through memcpy, so no pointer is read at an alignment it does not have.
-  uint8_t pattern[8];
-  for (size_t j = 0; j < 4; ++j) pattern[j] = pattern[j + 4] = key[(offset + j) & 3];
-  uint64_t word_key;
-  std::memcpy(&word_key, pattern, 8);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, src + i, 8);
-    w ^= word_key;
-    std::memcpy(dst + i, &w, 8);
-  }
-  for (; i < n; ++i) dst[i] = src[i] ^ pattern[i & 7];
-}
-
 FrameScanner::Next FrameScanner::Look(const uint8_t* p, size_t avail, bool new_fast_ok) const {
   if (state_ == State::kPlainPayload) {
     return {Piece::kPlain, static_cast<size_t>(std::min<uint64_t>(plain_left_, avail)), false, false};
@@ -135,7 +118,7 @@ const FrameHeader& FrameScanner::StartFast() {
 }
 
 void FrameScanner::UnmaskPayload(uint8_t* dst, const uint8_t* src, size_t n) {
-  Unmask(dst, src, n, fast_.mask, fast_done_);
+  XorMask(dst, src, n, fast_.mask, fast_done_);
   fast_done_ += n;
 }
 

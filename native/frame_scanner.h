@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "mask.h"
+
 namespace wslay_node {
 
 struct FrameHeader {
@@ -55,9 +57,6 @@ inline bool ParseFrameHeader(const uint8_t* p, size_t avail, FrameHeader* h) {
   if (h->masked) std::memcpy(h->mask, p + 2 + length_bytes, 4);
   return true;
 }
-
-// dst[i] = src[i] ^ key[(offset + i) % 4], eight bytes at a time; dst may be src.
-void Unmask(uint8_t* dst, const uint8_t* src, size_t n, const uint8_t key[4], uint64_t offset);
 
 class FrameScanner {
  public:

@@ -31,22 +31,6 @@ size_t WriteFrameHeader(uint8_t* out, uint8_t rsv, uint8_t opcode, uint64_t payl
   return n;
 }
 
-void MaskCopy(uint8_t* dst, const uint8_t* src, size_t len, const uint8_t mask[4]) {
-  // The key repeated over a word: byte i of the payload is XORed with mask[i % 4], whatever the byte order.
-  uint8_t key_bytes[8];
-  for (int i = 0; i < 8; ++i) key_bytes[i] = mask[i & 3];
-  uint64_t key;
-  std::memcpy(&key, key_bytes, 8);
-  size_t i = 0;
-  for (; i + 8 <= len; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, src + i, 8);
-    w ^= key;
-    std::memcpy(dst + i, &w, 8);
-  }
-  for (; i < len; ++i) dst[i] = src[i] ^ mask[i & 3];
-}
-
 std::shared_ptr<const SharedFrame> SharedFrame::Make(uint8_t opcode, uint8_t rsv, const uint8_t* data, size_t len) {
   try {
     auto frame = std::make_shared<SharedFrame>();

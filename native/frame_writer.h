@@ -30,6 +30,8 @@
 #include <memory>
 #include <vector>
 
+#include "mask.h"
+
 namespace wslay_node {
 
 class Transport;
@@ -40,9 +42,6 @@ constexpr size_t kMaxFrameHeader = 14;  // 2 + 8 (64-bit length) + 4 (masking ke
 // Writes the header of one FIN frame with `payload_len` bytes into `out` (room for kMaxFrameHeader); `mask` is the
 // client's 4-byte key, or null for a server's unmasked frame. Returns the header's length.
 size_t WriteFrameHeader(uint8_t* out, uint8_t rsv, uint8_t opcode, uint64_t payload_len, const uint8_t* mask);
-
-// Copies `len` bytes from `src` to `dst`, XORed with the masking key (RFC 6455 §5.3), 8 bytes at a time.
-void MaskCopy(uint8_t* dst, const uint8_t* src, size_t len, const uint8_t mask[4]);
 
 struct SharedFrame {
   uint8_t opcode;

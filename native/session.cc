@@ -278,7 +278,7 @@ void Session::FrameDirectly(uint8_t opcode, const uint8_t* data, size_t len, uin
     if (b.gather_used + hlen + len <= ThreadBuffers::kGatherSize) {
       uint8_t* at = b.gather() + b.gather_used;
       std::memcpy(at, header, hlen);
-      if (mask) MaskCopy(at + hlen, data, len, mask);
+      if (mask) XorMask(at + hlen, data, len, mask);
       else if (len) std::memcpy(at + hlen, data, len);
       b.gather_used += hlen + len;
       return;
@@ -294,7 +294,7 @@ void Session::FrameDirectly(uint8_t opcode, const uint8_t* data, size_t len, uin
   // Outside our event, or behind unsent bytes: into the output, written at the next flush.
   uint8_t* at = output_.Extend(hlen + len);
   std::memcpy(at, header, hlen);
-  if (mask) MaskCopy(at + hlen, data, len, mask);
+  if (mask) XorMask(at + hlen, data, len, mask);
   else if (len) std::memcpy(at + hlen, data, len);
   output_.EndFrame();
 }

@@ -31,7 +31,7 @@ const target = arg('--target', 'all');
 const outDir = join(root, 'build', 'fuzz');
 const nativeSources = ['native/session.cc', 'native/session_quiet.cc', 'native/deflate.cc', 'native/utf8.cc',
   'native/socket_io.cc', 'native/thread_buffers.cc', 'native/frame_scanner.cc', 'native/frame_writer.cc'];
-const headers = ['native/session.h', 'native/frame_writer.h', 'native/message_buffer.h', 'native/frame_cursor.h', 'native/frame_scanner.h', 'native/deflate.h', 'native/utf8.h', 'native/socket_io.h', 'native/thread_buffers.h',
+const headers = ['native/session.h', 'native/frame_writer.h', 'native/mask.h', 'native/message_buffer.h', 'native/frame_cursor.h', 'native/frame_scanner.h', 'native/deflate.h', 'native/utf8.h', 'native/socket_io.h', 'native/thread_buffers.h',
   'native/transport.h'];
 // The libFuzzer targets: their source, saved inputs replayed first, seed corpus and where new inputs go.
 const targets = {
