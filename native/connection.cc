@@ -31,6 +31,8 @@ uint64_t GetUint64(Napi::Object options, const char* name, uint64_t fallback) {
   return static_cast<uint64_t>(d);
 }
 
+}  // namespace
+
 // A string's UTF-8 bytes, encoded into `storage`.
 bool GetString(napi_env env, napi_value value, std::string* storage, const uint8_t** data, size_t* len) {
   // One encoding pass into room for the worst case (3 UTF-8 bytes per UTF-16 unit; the length query is O(1)).
@@ -73,6 +75,8 @@ bool GetBytes(Napi::Env env, Napi::Value value, std::string* storage, const uint
   }
   return false;
 }
+
+namespace {
 
 // Values for callback arguments, made with plain N-API calls that report failure: while a worker is being
 // terminated they fail, and node-addon-api would turn that failure into a fatal error. nullptr = no value.

@@ -22,6 +22,10 @@
 
 namespace wslay_node {
 
+// A string's UTF-8 bytes (encoded into `storage`), or the bytes of a Buffer, TypedArray, DataView or ArrayBuffer.
+bool GetString(napi_env env, napi_value value, std::string* storage, const uint8_t** data, size_t* len);
+bool GetBytes(Napi::Env env, Napi::Value value, std::string* storage, const uint8_t** data, size_t* len);
+
 class AddonData;
 class PublishedFrame;
 

@@ -80,35 +80,6 @@ Napi::Value JsDroppedMessages(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(c->dropped_messages()));
 }
 
-// The bytes of a string (encoded into `storage`), Buffer, TypedArray, DataView or ArrayBuffer.
-bool GetPayload(Napi::Env env, Napi::Value value, std::string* storage, const uint8_t** data, size_t* len) {
-  if (value.IsString()) {
-    *storage = value.As<Napi::String>().Utf8Value();
-    *data = reinterpret_cast<const uint8_t*>(storage->data());
-    *len = storage->size();
-    return !env.IsExceptionPending();
-  }
-  if (value.IsTypedArray()) {
-    Napi::TypedArray a = value.As<Napi::TypedArray>();
-    *data = static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
-    *len = a.ByteLength();
-    return true;
-  }
-  if (value.IsDataView()) {
-    Napi::DataView v = value.As<Napi::DataView>();
-    *data = static_cast<const uint8_t*>(v.ArrayBuffer().Data()) + v.ByteOffset();
-    *len = v.ByteLength();
-    return true;
-  }
-  if (value.IsArrayBuffer()) {
-    Napi::ArrayBuffer b = value.As<Napi::ArrayBuffer>();
-    *data = static_cast<const uint8_t*>(b.Data());
-    *len = b.ByteLength();
-    return true;
-  }
-  return false;
-}
-
 // publish(topic, data, opcode, compress, toBridge) → the number of this thread's subscribers it was queued to.
 Napi::Value JsPublish(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -116,7 +87,7 @@ Napi::Value JsPublish(const Napi::CallbackInfo& info) {
   if (!GetTopic(env, info[0], &topic)) return env.Undefined();
   const uint8_t* data = nullptr;
   size_t len = 0;
-  if (!GetPayload(env, info[1], &storage, &data, &len)) {
+  if (!GetBytes(env, info[1], &storage, &data, &len)) {
     if (!env.IsExceptionPending()) {
       Napi::TypeError::New(env, "data must be a string, Buffer, TypedArray, DataView or ArrayBuffer")
           .ThrowAsJavaScriptException();
